@@ -1,0 +1,32 @@
+# The two commands of the README: `make run` and `make test`. Both set everything up first
+# (a virtual environment in .venv, the package, the offline assets) and are idempotent.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+STAMP   = $(VENV)/.installed
+
+.PHONY: setup assets run test bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+assets: setup
+	$(BIN)/superalign assets fetch
+
+run: assets
+	$(BIN)/superalign run
+
+test: assets
+	$(BIN)/python -m pytest -q
+
+bench: assets
+	$(BIN)/python bench/run_default.py
+
+clean:
+	rm -rf $(VENV) runs

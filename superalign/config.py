@@ -1,0 +1,102 @@
+"""Experiment configuration: pydantic models, YAML files and dotted ``key=value`` overrides."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import ConfigError
+from .models.classifiers import ProbeConfig
+
+
+class SplitSizes(BaseModel):
+    """Examples per split (drawn disjointly from one seeded pool)."""
+
+    model_config = ConfigDict(extra="forbid")
+    train_gt: int = Field(1000, ge=1, description="ground truth for the weak model")
+    train_w2s: int = Field(2000, ge=1, description="weak-labelled for the student; its ground truth trains only the ceiling")
+    val: int = Field(500, ge=1)
+    test: int = Field(1500, ge=1)
+
+
+class ExperimentConfig(BaseModel):
+    """One weak-to-strong experiment: a task, a weak and a strong model, methods, seeds."""
+
+    model_config = ConfigDict(extra="forbid")
+    task: str = "sentiment"
+    task_args: dict[str, Any] = Field(default_factory=dict, description="keyword arguments of the task loader")
+    weak: str = "static"
+    strong: str = "minilm"
+    methods: list[str] = Field(default_factory=lambda: ["xent", "logconf"])
+    method_params: dict[str, dict[str, Any]] = Field(default_factory=dict, description="per-method loss hyper-parameters")
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2])
+    data_seed: int = 0
+    sizes: SplitSizes = Field(default_factory=SplitSizes)
+    probe: ProbeConfig = Field(default_factory=ProbeConfig)
+    n_bootstrap: int = Field(1000, ge=10)
+    min_gap: float = Field(0.02, ge=0, description="PGR is undefined below this ceiling-weak accuracy gap")
+
+    @field_validator("methods", "seeds")
+    @classmethod
+    def _non_empty_unique(cls, v: list) -> list:
+        if not v:
+            raise ValueError("must not be empty")
+        if len(set(v)) != len(v):
+            raise ValueError(f"has duplicates: {v}")
+        return v
+
+    def hash(self) -> str:
+        """Content hash of the resolved config: the run's identity."""
+        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``a.b.c=value`` overrides (values parsed as YAML: numbers, lists, booleans)."""
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} is not of the form key=value")
+        key, value = item.split("=", 1)
+        node = data
+        parts = key.strip().split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {item!r}: {p!r} is not a section")
+        node[parts[-1]] = _parse_value(value)
+    return data
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> ExperimentConfig:
+    """Defaults, then the YAML file, then overrides; a clear ConfigError on anything invalid."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config file not found: {p}")
+        try:
+            loaded = yaml.safe_load(p.read_text())
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{p}: invalid YAML: {str(e).splitlines()[0]}") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"{p}: expected a mapping at the top level, got {type(loaded).__name__}")
+        data = loaded or {}
+    data = apply_overrides(data, overrides or [])
+    try:
+        return ExperimentConfig.model_validate(data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        where = ".".join(str(x) for x in err["loc"]) or "config"
+        raise ConfigError(f"invalid config: {where}: {err['msg']}") from None

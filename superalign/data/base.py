@@ -1,0 +1,175 @@
+"""Task protocol, registry and seeded disjoint splits."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import numpy as np
+
+from ..errors import ConfigError, DataError
+
+SPLITS = ("train_gt", "train_w2s", "val", "test")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A whole labelled dataset: inputs and integer labels in {0, 1}."""
+
+    texts: list[str]
+    labels: np.ndarray
+
+    def __post_init__(self) -> None:
+        if len(self.texts) != len(self.labels):
+            raise DataError(f"{len(self.texts)} texts but {len(self.labels)} labels")
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def subset(self, idx: np.ndarray) -> Dataset:
+        return Dataset([self.texts[i] for i in idx], self.labels[idx])
+
+    def deduplicate(self) -> Dataset:
+        """Keep the first occurrence of each distinct input, so no input can land in two splits."""
+        first: dict[str, int] = {}
+        for i, t in enumerate(self.texts):
+            first.setdefault(t, i)
+        if len(first) == len(self.texts):
+            return self
+        return self.subset(np.fromiter(first.values(), dtype=np.int64))
+
+
+@dataclass(frozen=True)
+class Splits:
+    """The four disjoint splits of one seed. `train_gt` trains the weak model; `train_w2s` is
+    labelled by the weak model for the student, and its ground truth trains only the ceiling."""
+
+    train_gt: Dataset
+    train_w2s: Dataset
+    val: Dataset
+    test: Dataset
+
+
+@runtime_checkable
+class Task(Protocol):
+    """A registered dataset loader. `load()` returns the full labelled dataset."""
+
+    name: str
+    kind: Literal["classification", "preference"]
+    description: str
+
+    def load(self) -> Dataset: ...
+
+
+_REGISTRY: dict[str, Callable[..., Task]] = {}
+
+
+def register_task(name: str) -> Callable[[Callable[..., Task]], Callable[..., Task]]:
+    """Class decorator: make a task constructible by name (`get_task(name, **args)`)."""
+
+    def deco(factory: Callable[..., Task]) -> Callable[..., Task]:
+        _REGISTRY[name] = factory
+        return factory
+
+    return deco
+
+
+def task_names() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def get_task(spec: str, **args: Any) -> Task:
+    """A registered task by name, else a local file/folder or a Hugging Face hub dataset id."""
+    if spec in _REGISTRY:
+        try:
+            return _REGISTRY[spec](**args)
+        except TypeError as e:
+            raise ConfigError(f"bad arguments for task {spec!r}: {e}") from None
+    from pathlib import Path
+
+    from .files import FileTask  # local import: the registry must not depend on its users
+
+    if not (Path(spec).expanduser().exists() or "/" in spec or Path(spec).suffix):
+        raise ConfigError(
+            f"unknown task {spec!r}; registered: {', '.join(task_names())} "
+            "(or give a data file, a dataset folder, or a hub id org/name)"
+        )
+    try:
+        return FileTask(spec, **args)
+    except TypeError as e:
+        raise ConfigError(f"bad arguments for a file task: {e}") from None
+
+
+def make_splits(data: Dataset, sizes: dict[str, int], seed: int, data_seed: int = 0) -> Splits:
+    """Disjoint, class-stratified splits.
+
+    A pool of ``sum(sizes)`` examples is drawn once with ``data_seed`` (so every seed of an
+    experiment works on the same examples, and encoder caches are shared); ``seed`` then
+    shuffles which pool example goes to which split. Each split keeps the pool's class balance.
+    Duplicate inputs are dropped first (first occurrence kept), so the splits share no input.
+    """
+    data = data.deduplicate()
+    total = sum(sizes[s] for s in SPLITS)
+    if any(sizes[s] <= 0 for s in SPLITS):
+        raise ConfigError(f"every split size must be positive, got {sizes}")
+    if total > len(data):
+        raise DataError(f"split sizes add up to {total} but the dataset has only {len(data)} examples")
+    pool = np.random.default_rng(data_seed).permutation(len(data))[:total]
+    rng = np.random.default_rng(seed)
+    # Stratify: interleave the shuffled indices of each class so any prefix keeps the balance.
+    by_class = [rng.permutation(pool[data.labels[pool] == c]) for c in np.unique(data.labels[pool])]
+    order = np.concatenate(by_class)
+    ranks = np.concatenate([(np.arange(len(ix)) + rng.random()) / len(ix) for ix in by_class])
+    order = order[np.argsort(ranks, kind="stable")]
+    out, start = {}, 0
+    for name in SPLITS:
+        idx = order[start : start + sizes[name]]
+        out[name] = data.subset(rng.permutation(idx))
+        start += sizes[name]
+    return Splits(**out)
+
+
+def binarize_labels(values: Sequence[Any], column: str) -> np.ndarray:
+    """Map a label column with exactly two distinct values to {0, 1}.
+
+    {0, 1} stay as they are; booleans and "true"/"false" strings map True -> 1; any other two
+    values map in sorted order. Anything else is an error naming the column.
+    """
+    arr = np.asarray(values, dtype=object)
+    if len(arr) and any(v is None or (isinstance(v, float) and np.isnan(v)) for v in arr):
+        raise DataError(f"label column {column!r} has missing values")
+    distinct = sorted({str(v).strip().lower() for v in arr})
+    if len(distinct) != 2:
+        shown = ", ".join(distinct[:6]) + (" ..." if len(distinct) > 6 else "")
+        raise DataError(f"label column {column!r} must have exactly 2 distinct values, found {len(distinct)}: {shown}")
+    if set(distinct) in ({"0", "1"}, {"0.0", "1.0"}):
+        positive = distinct[1]
+    elif set(distinct) == {"false", "true"}:
+        positive = "true"
+    else:
+        positive = distinct[1]
+    return np.array([str(v).strip().lower() == positive for v in arr], dtype=np.int64)
+
+
+def fingerprint(*parts: Any) -> str:
+    """A short stable content hash of strings, arrays and nested lists of them."""
+    h = hashlib.sha256()
+
+    def feed(x: Any) -> None:
+        if isinstance(x, np.ndarray):
+            h.update(str(x.dtype).encode() + str(x.shape).encode())
+            h.update(np.ascontiguousarray(x).tobytes())
+        elif isinstance(x, (list, tuple)):
+            h.update(b"[%d" % len(x))
+            for y in x:
+                feed(y)
+            h.update(b"]")
+        else:
+            b = str(x).encode()
+            h.update(b"%d:" % len(b) + b)
+
+    for p in parts:
+        feed(p)
+    return h.hexdigest()[:16]

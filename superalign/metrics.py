@@ -1,0 +1,117 @@
+"""Evaluation metrics and performance-gap-recovered (PGR) with bootstrap confidence intervals."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def accuracy(probs: np.ndarray, labels: np.ndarray) -> float:
+    return float((probs.argmax(-1) == labels).mean())
+
+
+def auroc(probs: np.ndarray, labels: np.ndarray) -> float:
+    """Area under the ROC curve of P(class 1); NaN when the labels have a single class."""
+    if len(np.unique(labels)) < 2:
+        return float("nan")
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(labels, probs[:, 1]))
+
+
+def ece(probs: np.ndarray, labels: np.ndarray, n_bins: int = 10) -> float:
+    """Expected calibration error of the top-class confidence, equal-width bins."""
+    conf = probs.max(-1)
+    correct = probs.argmax(-1) == labels
+    bins = np.minimum((conf * n_bins).astype(int), n_bins - 1)
+    total = 0.0
+    for b in range(n_bins):
+        m = bins == b
+        if m.any():
+            total += m.mean() * abs(correct[m].mean() - conf[m].mean())
+    return float(total)
+
+
+def agreement(probs_a: np.ndarray, probs_b: np.ndarray) -> float:
+    """Share of examples on which two models predict the same class."""
+    return float((probs_a.argmax(-1) == probs_b.argmax(-1)).mean())
+
+
+def evaluate(probs: np.ndarray, labels: np.ndarray, weak_probs: np.ndarray | None = None) -> dict[str, float]:
+    out = {"acc": accuracy(probs, labels), "auroc": auroc(probs, labels), "ece": ece(probs, labels)}
+    if weak_probs is not None:
+        out["agreement"] = agreement(probs, weak_probs)
+    return out
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A point estimate with a 95% CI; `mean` is None (and `reason` set) when undefined."""
+
+    mean: float | None
+    ci: tuple[float, float] | None
+    reason: str | None = None
+
+    def to_dict(self) -> dict:
+        d: dict = {"mean": self.mean, "ci": list(self.ci) if self.ci else None}
+        if self.reason:
+            d["reason"] = self.reason
+        return d
+
+    def fmt(self, digits: int = 3) -> str:
+        if self.mean is None:
+            return f"undefined ({self.reason})"
+        lo, hi = self.ci if self.ci else (float("nan"), float("nan"))
+        return f"{self.mean:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+
+
+def bootstrap_indices(n_seeds: int, n_test: list[int], n_boot: int, rng: np.random.Generator) -> list[list[tuple[int, np.ndarray]]]:
+    """Hierarchical resamples: seeds with replacement, then test examples within each seed."""
+    out = []
+    for _ in range(n_boot):
+        seeds = rng.integers(0, n_seeds, n_seeds)
+        out.append([(int(s), rng.integers(0, n_test[s], n_test[s])) for s in seeds])
+    return out
+
+
+def _ci(samples: np.ndarray) -> tuple[float, float]:
+    lo, hi = np.percentile(samples, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+class PGRAnalysis:
+    """Accuracies and PGR = (student - weak) / (ceiling - weak) over seeds x test resamples.
+
+    Every model is scored on the *same* resampled test examples in each bootstrap draw (paired),
+    and each draw averages accuracies over its resampled seeds before forming the ratio. PGR is
+    undefined, with the reason, when the weak-to-ceiling gap is below `min_gap` or its CI reaches 0.
+    """
+
+    def __init__(self, correct: dict[str, list[np.ndarray]], n_boot: int = 1000, min_gap: float = 0.02, seed: int = 0):
+        self.correct = correct  # model name -> per seed, boolean vector of correct test predictions
+        self.min_gap = min_gap
+        n_seeds = len(correct["weak"])
+        n_test = [len(c) for c in correct["weak"]]
+        draws = bootstrap_indices(n_seeds, n_test, n_boot, np.random.default_rng(seed))
+        self.point = {k: float(np.mean([c.mean() for c in v])) for k, v in correct.items()}
+        self.boot = {
+            k: np.array([np.mean([v[s][ix].mean() for s, ix in draw]) for draw in draws]) for k, v in correct.items()
+        }
+
+    def acc(self, name: str) -> Estimate:
+        return Estimate(self.point[name], _ci(self.boot[name]))
+
+    def gap(self) -> Estimate:
+        return Estimate(self.point["ceiling"] - self.point["weak"], _ci(self.boot["ceiling"] - self.boot["weak"]))
+
+    def pgr(self, name: str) -> Estimate:
+        gap = self.gap()
+        assert gap.mean is not None and gap.ci is not None
+        if gap.mean < self.min_gap:
+            return Estimate(None, None, f"ceiling - weak gap {gap.mean:.3f} < {self.min_gap}")
+        if gap.ci[0] <= 0:
+            return Estimate(None, None, f"ceiling - weak gap CI [{gap.ci[0]:.3f}, {gap.ci[1]:.3f}] reaches 0")
+        w, c, s = self.boot["weak"], self.boot["ceiling"], self.boot[name]
+        mean = (self.point[name] - self.point["weak"]) / gap.mean
+        return Estimate(float(mean), _ci((s - w) / (c - w)))

@@ -1,0 +1,101 @@
+"""The model ladder: names (and local folders or hub ids) -> classifiers.
+
+Built in, weakest to strongest: ``tfidf`` (trained from scratch), ``static`` (64-d static
+embeddings), ``minilm`` (all-MiniLM-L6-v2), ``mpnet`` (all-mpnet-base-v2, ``assets fetch --large``).
+Any other model argument is a local folder (sentence-transformers, plain transformers, or
+model2vec format) or a Hugging Face hub id, probed with a head like the built-in encoders.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import assets
+from ..errors import ModelError
+from .classifiers import Classifier, ProbeClassifier, ProbeConfig, TfidfClassifier
+from .encoders import CachedEncoder, Encoder, SentenceTransformerEncoder, StaticEncoder
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    description: str
+    rank: int  # position on the ladder, weakest first
+    encoder: Callable[[], Encoder] | None  # None: not a frozen-encoder model
+
+
+def _asset_encoder(asset: str, cls: type) -> Callable[[], Encoder]:
+    def build() -> Encoder:
+        a = assets.get(asset)
+        return cls(str(assets.require(asset)), key=f"{asset}@{a.sha256[0][:12]}")
+
+    return build
+
+
+MODELS: dict[str, ModelSpec] = {
+    m.name: m
+    for m in [
+        ModelSpec("tfidf", "TF-IDF word 1-2 grams + logistic regression (scikit-learn)", 0, None),
+        ModelSpec("static", "tokenlearn static embeddings, 64-d (model2vec)", 1, _asset_encoder("static", StaticEncoder)),
+        ModelSpec("minilm", "all-MiniLM-L6-v2, 22.7M params, 384-d (sentence-transformers)", 2, _asset_encoder("minilm", SentenceTransformerEncoder)),
+        ModelSpec("mpnet", "all-mpnet-base-v2, 110M params, 768-d (sentence-transformers; fetch --large)", 3, _asset_encoder("mpnet", SentenceTransformerEncoder)),
+    ]
+}
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def _folder_key(folder: Path) -> str:
+    """Identify a local model folder by its files' names, sizes and modification times."""
+    h = hashlib.sha256(str(folder.resolve()).encode())
+    for p in sorted(folder.rglob("*")):
+        if p.is_file():
+            st = p.stat()
+            h.update(f"{p.relative_to(folder)}:{st.st_size}:{st.st_mtime_ns}".encode())
+    return f"{folder.name}@{h.hexdigest()[:12]}"
+
+
+def _is_static_folder(folder: Path) -> bool:
+    cfg = folder / "config.json"
+    if not (cfg.exists() and (folder / "tokenizer.json").exists()) or (folder / "modules.json").exists():
+        return False
+    try:
+        return "hidden_size" not in json.loads(cfg.read_text()) and (folder / "model.safetensors").exists()
+    except json.JSONDecodeError:
+        return False
+
+
+def encoder_for(spec: str) -> Encoder:
+    """The raw (uncached) encoder for a ladder name, local folder or hub id."""
+    if spec in MODELS:
+        build = MODELS[spec].encoder
+        if build is None:
+            raise ModelError(f"model {spec!r} has no frozen encoder")
+        return build()
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        if _is_static_folder(path):
+            return StaticEncoder(str(path), key=f"static:{_folder_key(path)}")
+        if (path / "config.json").exists():
+            return SentenceTransformerEncoder(str(path), key=f"st:{_folder_key(path)}")
+        raise ModelError(f"{path} is not a model folder (no config.json)")
+    if _HUB_ID.match(spec) and not spec.startswith((".", "/", "~")):
+        return SentenceTransformerEncoder(spec, key=f"hub:{spec}")
+    raise ModelError(f"unknown model {spec!r}: not one of {', '.join(MODELS)}, a local folder, or a hub id (org/name)")
+
+
+def build_classifier(spec: str, seed: int, probe: ProbeConfig, cache_dir: Path) -> Classifier:
+    """A fresh classifier for `spec`; frozen encoders are wrapped in the disk feature cache."""
+    if spec == "tfidf":
+        return TfidfClassifier(seed=seed)
+    return ProbeClassifier(CachedEncoder(encoder_for(spec), cache_dir), probe, seed=seed)
+
+
+def model_key(spec: str) -> str:
+    """A stable identity of the model's weights, for cache keys."""
+    return "tfidf" if spec == "tfidf" else encoder_for(spec).key

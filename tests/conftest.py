@@ -1,0 +1,36 @@
+import os
+
+import numpy as np
+import pytest
+
+from superalign import assets
+from superalign.config import ExperimentConfig, SplitSizes
+from superalign.store import Store
+
+# No hub access here: fail fast instead of retrying (the hub code path is tested with local folders).
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+SMALL = SplitSizes(train_gt=300, train_w2s=400, val=50, test=300)
+
+
+def require_assets(*names: str) -> None:
+    missing = [n for n in names if not assets.get(n).ready]
+    if missing:
+        pytest.skip(f"assets {missing} not fetched (run: superalign assets fetch)")
+
+
+@pytest.fixture
+def store(tmp_path):
+    return Store(tmp_path / "runs")
+
+
+@pytest.fixture
+def small_cfg():
+    """Real sentiment data, fast models (tfidf -> static), small splits, 2 seeds."""
+    require_assets("vader", "static")
+    return ExperimentConfig(weak="tfidf", strong="static", seeds=[0, 1], sizes=SMALL, n_bootstrap=200)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)

@@ -1,0 +1,61 @@
+import numpy as np
+import pytest
+
+from superalign.metrics import PGRAnalysis, accuracy, auroc, ece, evaluate
+
+
+def test_basic_metrics():
+    probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]])
+    y = np.array([0, 1, 1, 1])
+    assert accuracy(probs, y) == 0.75
+    assert auroc(probs, y) == pytest.approx(1.0)  # every positive scores above the negative
+    # bins: .9 (correct), .8 (correct), .6 (wrong), .7 (correct) -> |1-.9|+|1-.8|+|0-.6|+|1-.7| over 4
+    assert ece(probs, y) == pytest.approx((0.1 + 0.2 + 0.6 + 0.3) / 4)
+    assert np.isnan(auroc(probs, np.ones(4, int)))
+    assert evaluate(probs, y, probs)["agreement"] == 1.0
+
+
+def _correct(acc: float, n: int, rng) -> np.ndarray:
+    c = np.zeros(n, bool)
+    c[rng.permutation(n)[: int(round(acc * n))]] = True
+    return c
+
+
+def test_pgr_point_estimate_and_ci(rng):
+    n = 2000
+    correct = {
+        "weak": [_correct(0.60, n, rng) for _ in range(3)],
+        "ceiling": [_correct(0.80, n, rng) for _ in range(3)],
+        "m": [_correct(0.70, n, rng) for _ in range(3)],
+    }
+    a = PGRAnalysis(correct, n_boot=300)
+    est = a.pgr("m")
+    assert est.mean == pytest.approx(0.5, abs=1e-9)  # (0.70 - 0.60) / (0.80 - 0.60)
+    assert est.ci[0] < 0.5 < est.ci[1] and est.ci[1] - est.ci[0] < 0.3
+
+
+def test_pgr_undefined_when_gap_tiny(rng):
+    # a 0.018 gap would turn noise into wild PGRs: reported as undefined with a reason
+    n = 1000
+    correct = {
+        "weak": [_correct(0.700, n, rng)],
+        "ceiling": [_correct(0.718, n, rng)],
+        "m": [_correct(0.677, n, rng)],
+    }
+    est = PGRAnalysis(correct, n_boot=200).pgr("m")
+    assert est.mean is None and est.ci is None and "gap" in est.reason
+    assert "undefined" in est.fmt()
+
+
+def test_pgr_undefined_when_gap_ci_reaches_zero(rng):
+    n = 100  # noisy: a 0.05 gap whose CI crosses 0
+    correct = {"weak": [_correct(0.60, n, rng)], "ceiling": [_correct(0.65, n, rng)], "m": [_correct(0.62, n, rng)]}
+    est = PGRAnalysis(correct, n_boot=300, min_gap=0.02).pgr("m")
+    assert est.mean is None and "reaches 0" in est.reason
+
+
+def test_pgr_never_crashes_on_equal_or_inverted_models(rng):
+    same = [_correct(0.7, 500, rng)]
+    for ceiling in (same, [_correct(0.6, 500, rng)]):
+        est = PGRAnalysis({"weak": same, "ceiling": ceiling, "m": same}, n_boot=50).pgr("m")
+        assert est.mean is None and est.reason

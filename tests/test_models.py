@@ -1,0 +1,66 @@
+import shutil
+
+import numpy as np
+import pytest
+
+from superalign import assets
+from superalign.errors import ModelError
+from superalign.losses import get_loss
+from superalign.models import CachedEncoder, SentenceTransformerEncoder, StaticEncoder, TfidfClassifier, encoder_for
+
+from .conftest import require_assets
+
+
+class CountingEncoder:
+    key = "counting"
+
+    def __init__(self):
+        self.seen = []
+
+    def encode(self, texts):
+        self.seen.extend(texts)
+        return np.array([[len(t), t.count("a")] for t in texts], dtype=np.float32)
+
+
+def test_cached_encoder_encodes_each_text_once(tmp_path):
+    inner = CountingEncoder()
+    enc = CachedEncoder(inner, tmp_path)
+    first = enc.encode(["a", "bb", "a", "cac"])
+    assert inner.seen == ["a", "bb", "cac"]
+    second = CachedEncoder(CountingEncoder(), tmp_path)  # a new process would see the same cache
+    np.testing.assert_array_equal(second.encode(["cac", "a"]), first[[3, 0]])
+    assert second.inner.seen == [] and second.hits == 2
+
+
+def test_unknown_model_is_a_model_error():
+    with pytest.raises(ModelError, match="unknown model"):
+        encoder_for("definitely not a model")
+
+
+def test_local_folders_and_hub_ids_resolve(tmp_path):
+    require_assets("static", "minilm")
+    st = encoder_for(str(assets.require("minilm")))
+    assert isinstance(st, SentenceTransformerEncoder)
+    assert isinstance(encoder_for(str(assets.require("static"))), StaticEncoder)
+    hub = encoder_for("sentence-transformers/all-MiniLM-L6-v2")
+    assert isinstance(hub, SentenceTransformerEncoder) and hub.key == "hub:sentence-transformers/all-MiniLM-L6-v2"
+    with pytest.raises(ModelError, match="not a model folder"):
+        encoder_for(str(tmp_path))
+
+
+def test_local_folder_copy_encodes_like_the_ladder_model(tmp_path):
+    """The hub/local path is real code: a copied sentence-transformers folder loads and matches."""
+    require_assets("minilm")
+    folder = tmp_path / "my-minilm"
+    shutil.copytree(assets.require("minilm"), folder)
+    texts = ["a wonderful film", "dull and lifeless"]
+    np.testing.assert_allclose(encoder_for(str(folder)).encode(texts), encoder_for("minilm").encode(texts), atol=1e-5)
+
+
+def test_tfidf_learns_from_soft_labels():
+    texts = ["good great fine", "great good", "good fine", "bad awful poor", "awful bad", "poor bad"] * 5
+    soft = np.array([[0.2, 0.8]] * 3 + [[0.9, 0.1]] * 3 * 1, dtype=float)
+    soft = np.tile(soft, (5, 1))
+    clf = TfidfClassifier().fit(texts, soft, get_loss("xent"), loss_name="xent")
+    p = clf.predict_proba(["good great", "awful poor"])
+    assert p[0, 1] > 0.5 > p[1, 1]

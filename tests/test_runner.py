@@ -1,0 +1,50 @@
+import json
+
+from superalign.config import ExperimentConfig
+from superalign.store import Store
+from superalign.w2s import run_experiment
+
+from .conftest import SMALL, require_assets
+
+
+def test_same_seed_same_summary(small_cfg, tmp_path):
+    a = run_experiment(small_cfg, Store(tmp_path / "a")).summary
+    b = run_experiment(small_cfg, Store(tmp_path / "b")).summary
+    assert json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
+def test_rerun_is_served_from_cache_and_one_new_method_recomputes_only_itself(small_cfg, store):
+    first = run_experiment(small_cfg, store)
+    n_seeds = len(small_cfg.seeds)
+    assert len(first.computed) == n_seeds * (2 + len(small_cfg.methods))
+    again = run_experiment(small_cfg, store)
+    assert again.computed == [] and again.summary == first.summary
+    changed = small_cfg.model_copy(update={"methods": ["xent", "product"]})
+    third = run_experiment(changed, store)
+    assert len(third.computed) == n_seeds  # only the product students
+    assert third.summary["methods"]["xent"] == first.summary["methods"]["xent"]
+    # a changed hyper-parameter is a different method too
+    tuned = small_cfg.model_copy(update={"method_params": {"logconf": {"alpha_max": 0.75}}})
+    assert len(run_experiment(tuned, store).computed) == n_seeds
+
+
+def test_results_table_and_run_folder(small_cfg, store):
+    res = run_experiment(small_cfg, store)
+    rows = store.rows(small_cfg.hash())
+    assert len(rows) == len(small_cfg.seeds) * (2 + len(small_cfg.methods))
+    assert {r["role"] for r in rows} == {"weak", "ceiling", "student"}
+    saved = json.loads((store.run_dir(small_cfg.hash()) / "summary.json").read_text())
+    assert saved == json.loads(json.dumps(res.summary))
+
+
+def test_end_to_end_real_sentiment_static_to_minilm(store):
+    """The default ladder on real human-labelled data, at small sizes: weak < ceiling, PGR defined."""
+    require_assets("vader", "static", "minilm")
+    cfg = ExperimentConfig(seeds=[0, 1], sizes=SMALL.model_copy(update={"train_w2s": 600, "test": 500}), n_bootstrap=300)
+    s = run_experiment(cfg, store).summary
+    assert set(s) >= {"task", "weak", "strong", "seeds", "weak_acc", "ceiling_acc", "methods", "config_hash"}
+    assert s["weak_acc"]["ci"][1] < s["ceiling_acc"]["ci"][0], s
+    for m in ("xent", "logconf"):
+        pgr = s["methods"][m]["pgr"]
+        assert pgr["mean"] is not None and pgr["ci"][0] <= pgr["mean"] <= pgr["ci"][1]
+        assert 0.5 < s["methods"][m]["acc"]["mean"] < 1
