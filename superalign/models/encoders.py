@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
@@ -51,7 +52,7 @@ class SentenceTransformerEncoder:
             list(texts),
             batch_size=self.batch_size,
             convert_to_numpy=True,
-            show_progress_bar=len(texts) >= 512,
+            show_progress_bar=len(texts) >= 512 and not os.environ.get("TQDM_DISABLE"),
         ).astype(np.float32)
 
 
