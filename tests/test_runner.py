@@ -48,3 +48,15 @@ def test_end_to_end_real_sentiment_static_to_minilm(store):
         pgr = s["methods"][m]["pgr"]
         assert pgr["mean"] is not None and pgr["ci"][0] <= pgr["mean"] <= pgr["ci"][1]
         assert 0.5 < s["methods"][m]["acc"]["mean"] < 1
+
+
+def test_weak_ensemble_supervisors_are_cached_stages_in_the_student_key(small_cfg, store):
+    cfg = small_cfg.model_copy(update={"methods": ["xent", "weak_ensemble"], "seeds": [0],
+                                       "method_params": {"weak_ensemble": {"k": 2}}})
+    first = run_experiment(cfg, store)
+    assert len(first.computed) == 2 + 2 + 2  # weak, ceiling, 2 bagged supervisors, 2 students
+    other = cfg.model_copy(update={"method_params": {"weak_ensemble": {"k": 2, "models": ["static"]}}})
+    second = run_experiment(other, store)
+    assert len(second.computed) == 2 + 1  # new supervisors and the ensemble's student; xent is reused
+    assert second.summary["methods"]["xent"] == first.summary["methods"]["xent"]
+    assert second.summary["methods"]["weak_ensemble"] != first.summary["methods"]["weak_ensemble"]
