@@ -81,16 +81,20 @@ def print_summary(s: dict, cached: bool = False) -> None:
     models = " -> ".join(s["chain"]) if s.get("chain") else f"weak {s['weak']} -> strong {s['strong']}"
     title = f"{s['task']}: {models}, seeds {s['seeds']} (run {s['config_hash']}{', cached' if cached else ''})"
     t = Table(title=title)
-    for col in ("model", "accuracy [95% CI]", "PGR [95% CI]", "agree w/ weak"):
+    vs_xent = any("pgr_vs_xent" in m for m in s["methods"].values())
+    for col in ("model", "accuracy [95% CI]", "PGR [95% CI]", *(["PGR - xent [paired 95% CI]"] if vs_xent else []), "agree w/ weak"):
         t.add_column(col)
-    t.add_row(f"weak ({s['weak']})", est(s["weak_acc"]).fmt(), "", "")
-    t.add_row(f"ceiling ({s['strong']}, ground truth)", est(s["ceiling_acc"]).fmt(), "", "")
+    pad = [""] if vs_xent else []
+    t.add_row(f"weak ({s['weak']})", est(s["weak_acc"]).fmt(), "", *pad, "")
+    t.add_row(f"ceiling ({s['strong']}, ground truth)", est(s["ceiling_acc"]).fmt(), "", *pad, "")
     below = s["weak"]
     for rung, r in s.get("rungs", {}).items():
-        t.add_row(f"rung: {rung} (xent on {below} labels)", est(r["acc"]).fmt(), est(r["pgr"]).fmt(), "")
+        t.add_row(f"rung: {rung} (xent on {below} labels)", est(r["acc"]).fmt(), est(r["pgr"]).fmt(), *pad, "")
         below = rung
     for name, m in s["methods"].items():
-        t.add_row(f"student: {name}" + (f" (on {below} labels)" if s.get("chain") else ""), est(m["acc"]).fmt(), est(m["pgr"]).fmt(), f"{m['agreement']:.3f}")
+        diff = [est(m["pgr_vs_xent"]).fmt() if "pgr_vs_xent" in m else ""] if vs_xent else []
+        label = f"student: {name}" + (f" (on {below} labels)" if s.get("chain") else "")
+        t.add_row(label, est(m["acc"]).fmt(), est(m["pgr"]).fmt(), *diff, f"{m['agreement']:.3f}")
     console.print(t)
 
 

@@ -55,6 +55,9 @@ def test_weak_ensemble_supervisors_are_cached_stages_in_the_student_key(small_cf
                                        "method_params": {"weak_ensemble": {"k": 2}}})
     first = run_experiment(cfg, store)
     assert len(first.computed) == 2 + 2 + 2  # weak, ceiling, 2 bagged supervisors, 2 students
+    secs = {r["method"]: r["seconds"] for r in first.rows if r["role"] == "student"}
+    assert secs["xent"] > 0 and secs["weak_ensemble"] > 0  # the ensemble's time includes its supervisors
+    assert all(r["seconds"] == 0 for r in run_experiment(cfg, store).rows)  # served from the cache
     other = cfg.model_copy(update={"method_params": {"weak_ensemble": {"k": 2, "models": ["static"]}}})
     second = run_experiment(other, store)
     assert len(second.computed) == 2 + 1  # new supervisors and the ensemble's student; xent is reused

@@ -65,6 +65,7 @@ class SeedRun:
 
     probs: dict[str, np.ndarray]
     keys: dict[str, str]
+    seconds: dict[str, float] = field(default_factory=dict)  # compute time per model in this call (0: cached)
 
 
 def _fit_predict(factory: ModelFactory, seed: int, texts, targets, loss_name: str, params: dict, predict: dict) -> dict[str, np.ndarray]:
@@ -100,7 +101,7 @@ def _features(factory: ModelFactory) -> Callable:
 
 
 def _supervisor_labels(sup: Supervisor, cfg: ExperimentConfig, splits: Splits, seed: int, store: Store,
-                       factories: dict[str, ModelFactory]) -> np.ndarray:
+                       factories: dict[str, ModelFactory]) -> tuple[np.ndarray, str]:
     """Soft labels of train_w2s from an extra weak supervisor fit on (a resample of) train_gt: a cached stage."""
     if sup.model not in factories:
         factories[sup.model] = ModelFactory(sup.model, cfg)
@@ -109,7 +110,7 @@ def _supervisor_labels(sup: Supervisor, cfg: ExperimentConfig, splits: Splits, s
     idx = np.random.default_rng(sub_seed).integers(0, len(gt), len(gt)) if sup.bag else np.arange(len(gt))
     texts, labels = [gt.texts[i] for i in idx], gt.labels[idx]
     key = fingerprint("supervisor", f.key, cfg.probe.model_dump(), sub_seed, texts, labels, w2s.texts)
-    return store.stage(key, lambda: _fit_predict(f, sub_seed, texts, one_hot(labels), "xent", {}, {"w2s": w2s.texts}))["w2s"]
+    return store.stage(key, lambda: _fit_predict(f, sub_seed, texts, one_hot(labels), "xent", {}, {"w2s": w2s.texts}))["w2s"], key
 
 
 def run_seed(
@@ -140,16 +141,20 @@ def run_seed(
         out[name], keys[name], labels = r["test"], key, r["w2s"].astype(np.float32)
         on_stage(name)
     factories = {f.spec: f for f in (weak, strong, *rungs)}
+    extra: dict[str, list[str]] = {}  # method -> keys of its supervisor stages
     for method in cfg.methods:
         m, params = get_method(method), cfg.method_params.get(method, {})
-        sup = [_supervisor_labels(s, cfg, splits, seed, store, factories) for s in m.supervisors(m.parse(params), cfg.weak)]
+        sups = [_supervisor_labels(s, cfg, splits, seed, store, factories) for s in m.supervisors(m.parse(params), cfg.weak)]
+        sup = [labels_ for labels_, _ in sups]
         # the key holds everything the student sees: its texts, the weak labels, extra supervisors' labels
         key = fingerprint("student", strong.key, method, params, common, w2s.texts, labels, *([sup] if sup else []))
         ctx = MethodContext(list(w2s.texts), labels, list(test.texts), lambda: strong(seed), _features(strong), sup)
         out[method] = store.stage(key, lambda: {"test": m(ctx, params)})["test"]
         keys[method] = key
+        extra[method] = [k for _, k in sups]
         on_stage(method)
-    return SeedRun(out, keys)
+    seconds = {name: sum(store.seconds.get(k, 0.0) for k in [keys[name], *extra.get(name, [])]) for name in out}
+    return SeedRun(out, keys, seconds)
 
 
 def summarize(cfg: ExperimentConfig, tests: list[np.ndarray], probs: list[dict[str, np.ndarray]]) -> dict[str, Any]:
@@ -163,6 +168,8 @@ def summarize(cfg: ExperimentConfig, tests: list[np.ndarray], probs: list[dict[s
             "pgr": pgr.pgr(m).to_dict(),
             "agreement": float(np.mean([(p[m].argmax(-1) == p["weak"].argmax(-1)).mean() for p in probs])),
         }
+        if "xent" in cfg.methods and m != "xent":  # paired over the same bootstrap draws: tighter than two CIs
+            methods[m]["pgr_vs_xent"] = pgr.pgr_diff(m, "xent").to_dict()
     summary = {
         "task": cfg.task,
         "weak": cfg.weak,
@@ -207,6 +214,7 @@ def run_experiment(cfg: ExperimentConfig, store: Store | None = None, progress: 
                 rows.append({
                     "config_hash": chash, "task": cfg.task, "seed": seed, "role": role, "model": model,
                     "method": name if role in ("student", "rung") else "-", "stage_key": run.keys[name], **metrics,
+                    "seconds": run.seconds.get(name, 0.0),  # compute time in this call (not stored in the table)
                 })
     store.record(rows)
     summary = summarize(cfg, tests, probs)
