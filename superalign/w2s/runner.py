@@ -120,6 +120,7 @@ def run_seed(
     """Fit (or load) the weak model, the ceiling, the chain's intermediate `rungs` (if any) and one
     student per method for one seed. Intermediate rungs appear as ``rung:<model>``."""
     gt, w2s, test = splits.train_gt, splits.train_w2s, splits.test
+    first = len(store.computed)
     common = (cfg.probe.model_dump(), seed, test.texts)
     weak_key = fingerprint("weak", weak.key, common, gt.texts, gt.labels, w2s.texts)
     weak_out = store.stage(
@@ -153,7 +154,8 @@ def run_seed(
         keys[method] = key
         extra[method] = [k for _, k in sups]
         on_stage(method)
-    seconds = {name: sum(store.seconds.get(k, 0.0) for k in [keys[name], *extra.get(name, [])]) for name in out}
+    fresh = set(store.computed[first:])
+    seconds = {name: sum(store.seconds[k] for k in [keys[name], *extra.get(name, [])] if k in fresh) for name in out}
     return SeedRun(out, keys, seconds)
 
 
