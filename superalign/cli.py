@@ -82,7 +82,8 @@ def print_summary(s: dict, cached: bool = False) -> None:
     title = f"{s['task']}: {models}, seeds {s['seeds']} (run {s['config_hash']}{', cached' if cached else ''})"
     t = Table(title=title)
     vs_xent = any("pgr_vs_xent" in m for m in s["methods"].values())
-    for col in ("model", "accuracy [95% CI]", "PGR [95% CI]", *(["PGR - xent [paired 95% CI]"] if vs_xent else []), "agree w/ weak"):
+    t.add_column("model", no_wrap=True)
+    for col in ("accuracy [95% CI]", "PGR [95% CI]", *(["PGR - xent [paired 95% CI]"] if vs_xent else []), "agree w/ weak"):
         t.add_column(col)
     pad = [""] if vs_xent else []
     t.add_row(f"weak ({s['weak']})", est(s["weak_acc"]).fmt(), "", *pad, "")

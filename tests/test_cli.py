@@ -80,16 +80,14 @@ def _bad(tmp_path, table):
         "invalid yaml": (["--config", str(bad_yaml)], "invalid YAML"),
         "bad override": (["--set", "sizes.test=-5"], "sizes.test"),
         "unknown method": (["--task", str(table), "--methods", "xent,nosuchloss", *TINY], "unknown method 'nosuchloss'"),
-        "unknown method param": (["--task", str(table), "--methods", "knn_relabel", "--set", "method_params.knn_relabel.kk=3", *TINY],
-                                 "method 'knn_relabel': kk"),
         "bad chain": (["--chain", "static"], "chain"),
         "chain contradicts": (["--chain", "tfidf,static", "--strong", "minilm"], "contradicts chain"),
     }
 
 
 @pytest.mark.parametrize("case", ["unknown task", "unknown model", "missing column", "non-binary labels", "empty data",
-                                  "sizes too large", "invalid yaml", "bad override", "unknown method", "unknown method param",
-                                  "bad chain", "chain contradicts"])
+                                  "sizes too large", "invalid yaml", "bad override", "unknown method", "bad chain",
+                                  "chain contradicts"])
 def test_bad_input_exits_2_with_one_line(case, tmp_path, table):
     args, expected = _bad(tmp_path, table)[case]
     r = cli("run", *FAST, "--store", str(tmp_path / "runs"), *args)

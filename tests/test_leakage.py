@@ -31,6 +31,7 @@ def _assert_only_ceiling_changes(clean, dirty, names):
 def test_poisoned_w2s_labels_change_only_the_ceiling_for_every_method(small_cfg, store, tmp_path):
     """Every registered method, including weak_ensemble's extra supervisors, sees no train_w2s labels."""
     cfg = small_cfg.model_copy(update={
+        "sizes": small_cfg.sizes.model_copy(update={"train_gt": 150, "train_w2s": 200, "test": 150}),
         "methods": method_names(),
         "method_params": {"weak_ensemble": {"models": ["tfidf", "static"], "k": 2}, "s2s": {"rounds": 1}},
     })
