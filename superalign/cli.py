@@ -102,8 +102,8 @@ def print_summary(s: dict, cached: bool = False) -> None:
 @app.command("methods")
 def methods_cmd() -> None:
     """List the W2S methods (losses and label interventions) and their hyper-parameters."""
-    from .losses import loss_params
-    from .w2s.methods import get_method, method_names
+    from .losses import LOSSES, loss_params
+    from .w2s.methods import first_sentence, get_method, method_names
 
     t = Table(title="methods (--methods a,b or all; --set method_params.NAME.PARAM=V)")
     for col in ("name", "kind", "hyper-parameters (defaults)", "what it does"):
@@ -112,7 +112,8 @@ def methods_cmd() -> None:
         m = get_method(name)
         defaults = loss_params(name) if m.params is None else m.params().model_dump()
         kind = "loss" if m.params is None else "intervention"
-        t.add_row(name, kind, ", ".join(f"{k}={v}" for k, v in defaults.items()) or "-", m.summary)
+        doc = m.summary or first_sentence(LOSSES[name].__doc__)
+        t.add_row(name, kind, ", ".join(f"{k}={v}" for k, v in defaults.items()) or "-", doc)
     console.print(t)
 
 

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 from superalign.config import ExperimentConfig
 from superalign.store import Store
@@ -63,3 +64,21 @@ def test_weak_ensemble_supervisors_are_cached_stages_in_the_student_key(small_cf
     assert len(second.computed) == 2 + 1  # new supervisors and the ensemble's student; xent is reused
     assert second.summary["methods"]["xent"] == first.summary["methods"]["xent"]
     assert second.summary["methods"]["weak_ensemble"] != first.summary["methods"]["weak_ensemble"]
+
+
+def test_cached_rerun_never_imports_torch(small_cfg, store, tmp_path):
+    """A fully cached run (interventions and their supervisors included) stays torch-free, hence fast."""
+    import subprocess
+    import sys
+
+    cfg = small_cfg.model_copy(update={"methods": ["xent", "weak_ensemble", "knn_relabel"], "seeds": [0]})
+    run_experiment(cfg, store)
+    (tmp_path / "cfg.json").write_text(cfg.model_dump_json())
+    code = (
+        "import sys, pathlib; from superalign.config import ExperimentConfig; from superalign.store import Store; "
+        "from superalign.w2s import run_experiment; "
+        f"r = run_experiment(ExperimentConfig.model_validate_json(pathlib.Path({str(tmp_path / 'cfg.json')!r}).read_text()), "
+        f"Store({str(store.root)!r})); print(len(r.computed), 'torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=Path(__file__).parents[1])
+    assert out.stdout.split() == ["0", "False"], out.stderr

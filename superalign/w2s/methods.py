@@ -130,9 +130,7 @@ def _loss_method(name: str) -> Method:
     def run(ctx: MethodContext, params: dict[str, Any]) -> np.ndarray:
         return ctx.train(ctx.texts, ctx.weak_labels, name, params).predict_proba(ctx.test_texts)
 
-    from ..losses import LOSSES
-
-    return Method(name, run, None, first_sentence(LOSSES[name].__doc__) if name in LOSSES else "")
+    return Method(name, run, None)  # no torch import here: a fully cached run never needs it
 
 
 def method_names() -> list[str]:
