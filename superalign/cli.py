@@ -32,7 +32,8 @@ def run(
     label_col: Annotated[Optional[str], typer.Option(help="label column of a file/hub task (two values)")] = None,
     weak: Annotated[Optional[str], typer.Option(help="weak model: ladder name, local folder or hub id")] = None,
     strong: Annotated[Optional[str], typer.Option(help="strong model: ladder name, local folder or hub id")] = None,
-    methods: Annotated[Optional[str], typer.Option(help="comma-separated W2S methods (losses), e.g. xent,logconf")] = None,
+    methods: Annotated[Optional[str], typer.Option(help="comma-separated W2S methods (losses, label interventions), e.g. xent,logconf,knn_relabel, or all")] = None,
+    chain: Annotated[Optional[str], typer.Option(help="bootstrapping chain weak,...,strong, e.g. tfidf,static,minilm (sets --weak/--strong)")] = None,
     seeds: Annotated[Optional[str], typer.Option(help="comma-separated seeds, e.g. 0,1,2")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="dotted override, e.g. sizes.test=500 or method_params.logconf.alpha_max=0.75")] = None,
     store: Annotated[Path, typer.Option(help="results store (cache, run folders, results.sqlite)")] = Path("runs"),
@@ -42,6 +43,7 @@ def run(
     """Run one weak-to-strong experiment and print weak, ceiling and per-method accuracy and PGR [95% CI].
 
     With no options: task sentiment, weak static, strong minilm, methods xent,logconf, seeds 0,1,2.
+    `superalign methods` lists the methods and their hyper-parameters.
     A rerun of the same config is served from the store's cache.
     """
     from .config import load_config
@@ -55,7 +57,7 @@ def run(
     for key, value in [("task_args.text_col", text_col), ("task_args.label_col", label_col)]:
         if value is not None:
             overrides.append(f"{key}={value}")
-    for key, value in [("methods", _csv(methods)), ("seeds", _csv(seeds))]:
+    for key, value in [("methods", _csv(methods)), ("seeds", _csv(seeds)), ("chain", _csv(chain))]:
         if value is not None:
             overrides.append(f"{key}=[{','.join(value)}]")
     cfg = load_config(config, overrides)
@@ -76,14 +78,42 @@ def print_summary(s: dict, cached: bool = False) -> None:
     def est(d: dict) -> Estimate:
         return Estimate(d["mean"], tuple(d["ci"]) if d["ci"] else None, d.get("reason"))
 
-    title = f"{s['task']}: weak {s['weak']} -> strong {s['strong']}, seeds {s['seeds']} (run {s['config_hash']}{', cached' if cached else ''})"
+    models = " -> ".join(s["chain"]) if s.get("chain") else f"weak {s['weak']} -> strong {s['strong']}"
+    title = f"{s['task']}: {models}, seeds {s['seeds']} (run {s['config_hash']}{', cached' if cached else ''})"
     t = Table(title=title)
-    for col in ("model", "accuracy [95% CI]", "PGR [95% CI]", "agree w/ weak"):
+    vs_xent = any("pgr_vs_xent" in m for m in s["methods"].values())
+    t.add_column("model", no_wrap=True)
+    for col in ("accuracy [95% CI]", "PGR [95% CI]", *(["PGR - xent [paired 95% CI]"] if vs_xent else []), "agree w/ weak"):
         t.add_column(col)
-    t.add_row(f"weak ({s['weak']})", est(s["weak_acc"]).fmt(), "", "")
-    t.add_row(f"ceiling ({s['strong']}, ground truth)", est(s["ceiling_acc"]).fmt(), "", "")
+    pad = [""] if vs_xent else []
+    t.add_row(f"weak ({s['weak']})", est(s["weak_acc"]).fmt(), "", *pad, "")
+    t.add_row(f"ceiling ({s['strong']}, ground truth)", est(s["ceiling_acc"]).fmt(), "", *pad, "")
+    below = s["weak"]
+    for rung, r in s.get("rungs", {}).items():
+        t.add_row(f"rung: {rung} (xent on {below} labels)", est(r["acc"]).fmt(), est(r["pgr"]).fmt(), *pad, "")
+        below = rung
     for name, m in s["methods"].items():
-        t.add_row(f"student: {name}", est(m["acc"]).fmt(), est(m["pgr"]).fmt(), f"{m['agreement']:.3f}")
+        diff = [est(m["pgr_vs_xent"]).fmt() if "pgr_vs_xent" in m else ""] if vs_xent else []
+        label = f"student: {name}" + (f" (on {below} labels)" if s.get("chain") else "")
+        t.add_row(label, est(m["acc"]).fmt(), est(m["pgr"]).fmt(), *diff, f"{m['agreement']:.3f}")
+    console.print(t)
+
+
+@app.command("methods")
+def methods_cmd() -> None:
+    """List the W2S methods (losses and label interventions) and their hyper-parameters."""
+    from .losses import LOSSES, loss_params
+    from .w2s.methods import first_sentence, get_method, method_names
+
+    t = Table(title="methods (--methods a,b or all; --set method_params.NAME.PARAM=V)")
+    for col in ("name", "kind", "hyper-parameters (defaults)", "what it does"):
+        t.add_column(col)
+    for name in method_names():
+        m = get_method(name)
+        defaults = loss_params(name) if m.params is None else m.params().model_dump()
+        kind = "loss" if m.params is None else "intervention"
+        doc = m.summary or first_sentence(LOSSES[name].__doc__)
+        t.add_row(name, kind, ", ".join(f"{k}={v}" for k, v in defaults.items()) or "-", doc)
     console.print(t)
 
 

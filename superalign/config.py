@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError
 from .models.classifiers import ProbeConfig
@@ -32,8 +32,9 @@ class ExperimentConfig(BaseModel):
     task_args: dict[str, Any] = Field(default_factory=dict, description="keyword arguments of the task loader")
     weak: str = "static"
     strong: str = "minilm"
-    methods: list[str] = Field(default_factory=lambda: ["xent", "logconf"])
-    method_params: dict[str, dict[str, Any]] = Field(default_factory=dict, description="per-method loss hyper-parameters")
+    methods: list[str] = Field(default_factory=lambda: ["xent", "logconf"], description="W2S methods (losses, label interventions); [all] = every one")
+    method_params: dict[str, dict[str, Any]] = Field(default_factory=dict, description="per-method hyper-parameters")
+    chain: list[str] = Field(default_factory=list, description="bootstrapping chain weak,...,strong (sets weak and strong)")
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2])
     data_seed: int = 0
     sizes: SplitSizes = Field(default_factory=SplitSizes)
@@ -49,6 +50,32 @@ class ExperimentConfig(BaseModel):
         if len(set(v)) != len(v):
             raise ValueError(f"has duplicates: {v}")
         return v
+
+    @field_validator("methods")
+    @classmethod
+    def _expand_all(cls, v: list[str]) -> list[str]:
+        if "all" not in v:
+            return v
+        from .w2s.methods import method_names  # imports torch: only when asked for
+
+        return [*dict.fromkeys([m for m in v if m != "all"] + method_names())]
+
+    @field_validator("chain")
+    @classmethod
+    def _chain(cls, v: list[str]) -> list[str]:
+        if v and (len(v) < 2 or len(set(v)) != len(v)):
+            raise ValueError(f"needs at least two distinct models, got {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _chain_ends(self) -> ExperimentConfig:
+        """A chain sets weak (its first rung) and strong (its last); explicit, different ones are an error."""
+        if self.chain:
+            for role, value in (("weak", self.chain[0]), ("strong", self.chain[-1])):
+                if role in self.model_fields_set and getattr(self, role) != value:
+                    raise ValueError(f"{role}={getattr(self, role)!r} contradicts chain {self.chain}")
+                object.__setattr__(self, role, value)
+        return self
 
     def hash(self) -> str:
         """Content hash of the resolved config: the run's identity."""

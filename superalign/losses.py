@@ -8,6 +8,7 @@ keyword arguments with defaults, overridable from config (``method_params.logcon
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -32,17 +33,25 @@ def register_loss(name: str) -> Callable[[Loss], Loss]:
     return deco
 
 
-def get_loss(name: str, **params: Any) -> Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]:
-    """The loss `name` with its hyper-parameters bound; unknown names and params are errors."""
+def loss_params(name: str) -> dict[str, Any]:
+    """The hyper-parameters of loss `name` and their defaults."""
     import inspect
 
+    return {p.name: p.default for p in list(inspect.signature(LOSSES[name]).parameters.values())[3:]}
+
+
+def get_loss(name: str, **params: Any) -> Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]:
+    """The loss `name` with its hyper-parameters bound; unknown names and params are errors."""
     if name not in LOSSES:
         raise ConfigError(f"unknown loss {name!r}; known: {', '.join(sorted(LOSSES))}")
     fn = LOSSES[name]
-    accepted = set(list(inspect.signature(fn).parameters)[3:])
-    unknown = set(params) - accepted
+    defaults = loss_params(name)
+    unknown = set(params) - set(defaults)
     if unknown:
-        raise ConfigError(f"loss {name!r} has no parameter(s) {sorted(unknown)}; it takes {sorted(accepted) or 'none'}")
+        raise ConfigError(f"loss {name!r} has no parameter(s) {sorted(unknown)}; it takes {sorted(defaults) or 'none'}")
+    for k, v in params.items():
+        if isinstance(defaults[k], (int, float)) and (isinstance(v, bool) or not isinstance(v, (int, float))):
+            raise ConfigError(f"loss {name!r}: parameter {k} must be a number, got {v!r}")
     return lambda logits, targets, step_frac: fn(logits, targets, step_frac, **params)
 
 
@@ -98,3 +107,89 @@ def product(
     believes unless the weak label is confident."""
     log_t = alpha * torch.log(targets.clamp_min(1e-12)) + beta * F.log_softmax(logits.detach(), -1)
     return _soft_xent(logits, torch.softmax(log_t, -1))
+
+
+def _warmup(step_frac: float, alpha_max: float, warmup_frac: float) -> float:
+    """alpha_max reached linearly over the first `warmup_frac` of training (constant if 0)."""
+    return alpha_max * min(1.0, step_frac / warmup_frac) if warmup_frac > 0 else alpha_max
+
+
+@register_loss("entropy")
+def entropy(
+    logits: torch.Tensor, targets: torch.Tensor, step_frac: float, alpha_max: float = 0.5, warmup_frac: float = 0.2
+) -> torch.Tensor:
+    """Logconf with soft, unhardened self-targets (EleutherAI w2s "entropy" loss).
+
+    target = (1 - a) * weak + a * student, with `a` warmed up as in logconf. The student term is
+    kept in the graph, so the loss is (1 - a) * CE(weak, student) + a * H(student): cross-entropy
+    plus entropy minimisation (Grandvalet & Bengio 2005). EleutherAI detaches the self-target,
+    which makes the gradient exactly (1 - a) times that of xent; we keep it so the loss differs.
+    """
+    alpha = _warmup(step_frac, alpha_max, warmup_frac)
+    return _soft_xent(logits, (1 - alpha) * targets + alpha * torch.softmax(logits, -1))
+
+
+@register_loss("window")
+def window(logits: torch.Tensor, targets: torch.Tensor, step_frac: float, radius: float = 0.15) -> torch.Tensor:
+    """Confidence-window loss (EleutherAI w2s): cross-entropy to the weak labels only on the
+    examples where the student is still unsure, max prob < 1/k + radius (0.5 + radius for
+    binary); the sum is divided by the whole batch size, so confident examples contribute 0."""
+    probs = torch.softmax(logits.detach(), -1)
+    unsure = (probs.max(-1).values < 1.0 / logits.shape[-1] + radius).float()
+    return (-(targets * F.log_softmax(logits, -1)).sum(-1) * unsure).mean()
+
+
+@register_loss("adaptconf")
+def adaptconf(
+    logits: torch.Tensor, targets: torch.Tensor, step_frac: float, temperature: float = 0.5, warmup_frac: float = 0.0
+) -> torch.Tensor:
+    """Adaptive confidence distillation (Guo et al. 2024, "Vision Superalignment", AdaptConf).
+
+    Per example, loss = (1 - b) * CE(weak, student) + b * CE(hardened student, student) with
+    b = exp(CE_self / T) / (exp(CE_self / T) + exp(CE_weak / T)), where CE_self and CE_weak are
+    the student's cross-entropies to its own and to the weak argmax label (detached; as in the
+    authors' code, ggjy/vision_weak_to_strong). b = 1/2 where the two argmax labels agree.
+    The distillation term is soft cross-entropy, i.e. their KL at temperature 1 up to a constant.
+    `warmup_frac` > 0 scales b up linearly at the start, like the authors' optional warm-up.
+    """
+    logp = F.log_softmax(logits, -1)
+    self_hard = F.one_hot(logits.argmax(-1), logits.shape[-1]).float()
+    weak_hard = F.one_hot(targets.argmax(-1), logits.shape[-1]).float()
+    ce_self, ce_weak = -(self_hard * logp.detach()).sum(-1), -(weak_hard * logp.detach()).sum(-1)
+    b = torch.sigmoid((ce_self - ce_weak) / temperature) * _warmup(step_frac, 1.0, warmup_frac)
+    per_example = (1 - b) * -(targets * logp).sum(-1) + b * -(self_hard * logp).sum(-1)
+    return per_example.mean()
+
+
+@register_loss("gce")
+def gce(logits: torch.Tensor, targets: torch.Tensor, step_frac: float, q: float = 0.7) -> torch.Tensor:
+    """Generalized cross-entropy (Zhang & Sabuncu 2018): (1 - p_y^q) / q, in expectation over the
+    soft weak label y. q -> 0 is cross-entropy, q = 1 is mean absolute error (noise-robust)."""
+    if not 0 < q <= 1:
+        raise ConfigError(f"gce: q must be in (0, 1], got {q}")
+    p = torch.softmax(logits, -1)
+    return (targets * (1 - p.clamp_min(1e-12) ** q) / q).sum(-1).mean()
+
+
+@register_loss("sce")
+def sce(
+    logits: torch.Tensor, targets: torch.Tensor, step_frac: float, alpha: float = 0.1, beta: float = 1.0, log_floor: float = -4.0
+) -> torch.Tensor:
+    """Symmetric cross-entropy (Wang et al. 2019): alpha * CE(weak, student) + beta * CE(student, weak),
+    the reverse term with log 0 replaced by `log_floor` (their A = -4). Defaults: their CIFAR-10 setting."""
+    reverse = -(torch.softmax(logits, -1) * torch.log(targets.clamp_min(math.exp(log_floor)))).sum(-1).mean()
+    return alpha * _soft_xent(logits, targets) + beta * reverse
+
+
+@register_loss("bootstrap_soft")
+def bootstrap_soft(logits: torch.Tensor, targets: torch.Tensor, step_frac: float, beta: float = 0.95) -> torch.Tensor:
+    """Soft bootstrapping (Reed et al. 2014): CE to beta * weak + (1 - beta) * student, the student
+    term kept in the graph (equivalent to an entropy bonus; `entropy` with a constant alpha = 1 - beta)."""
+    return _soft_xent(logits, beta * targets + (1 - beta) * torch.softmax(logits, -1))
+
+
+@register_loss("bootstrap_hard")
+def bootstrap_hard(logits: torch.Tensor, targets: torch.Tensor, step_frac: float, beta: float = 0.8) -> torch.Tensor:
+    """Hard bootstrapping (Reed et al. 2014): CE to beta * weak + (1 - beta) * one-hot(student argmax)."""
+    hard = F.one_hot(logits.argmax(-1), logits.shape[-1]).float()
+    return _soft_xent(logits, beta * targets + (1 - beta) * hard)

@@ -115,3 +115,12 @@ class PGRAnalysis:
         w, c, s = self.boot["weak"], self.boot["ceiling"], self.boot[name]
         mean = (self.point[name] - self.point["weak"]) / gap.mean
         return Estimate(float(mean), _ci((s - w) / (c - w)))
+
+    def pgr_diff(self, a: str, b: str) -> Estimate:
+        """PGR(a) - PGR(b), paired: both on the same bootstrap draws (undefined like PGR)."""
+        ref = self.pgr(a)
+        if ref.mean is None:
+            return ref
+        w, c = self.boot["weak"], self.boot["ceiling"]
+        mean = (self.point[a] - self.point[b]) / (self.point["ceiling"] - self.point["weak"])
+        return Estimate(float(mean), _ci((self.boot[a] - self.boot[b]) / (c - w)))

@@ -58,6 +58,7 @@ class Store:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.computed: list[str] = []  # stage keys computed (not served from cache) by this object
+        self.seconds: dict[str, float] = {}  # wall seconds each of those stages took to compute
         self.before_compute: Callable[[], None] | None = None  # run once before the first cache miss
         with self._db() as con:
             con.execute(_SCHEMA)
@@ -79,8 +80,12 @@ class Store:
         if self.before_compute is not None:
             check, self.before_compute = self.before_compute, None
             check()
-        arrays = compute()
         import io
+        import time
+
+        start = time.perf_counter()
+        arrays = compute()
+        self.seconds[key] = time.perf_counter() - start
 
         buf = io.BytesIO()
         np.savez(buf, **arrays)

@@ -44,6 +44,27 @@ def table(tmp_path):
     return p
 
 
+TINY = ["--set", "sizes.train_gt=5", "--set", "sizes.train_w2s=5", "--set", "sizes.val=5", "--set", "sizes.test=5"]
+
+
+def test_chain_run_prints_each_rung(tmp_path):
+    require_assets("vader", "static", "minilm")
+    sizes = ["--set", "sizes.train_gt=200", "--set", "sizes.train_w2s=300", "--set", "sizes.val=20", "--set", "sizes.test=200"]
+    args = ["run", "--chain", "tfidf,static,minilm", "--methods", "xent", "--seeds", "0", "--set", "n_bootstrap=50", "-q", *sizes]
+    r = runner.invoke(app, [*args, "--store", str(tmp_path / "runs"), "--out", str(tmp_path / "out")], env={"COLUMNS": "200"})
+    assert r.exit_code == 0, r.output
+    s = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert s["chain"] == ["tfidf", "static", "minilm"] and (s["weak"], s["strong"]) == ("tfidf", "minilm")
+    assert set(s["rungs"]) == {"static"} and 0.5 < s["rungs"]["static"]["acc"]["mean"] < 1
+    assert "tfidf -> static -> minilm" in r.output and "rung: static (xent on tfidf labels)" in r.output
+    assert "student: xent (on static labels)" in r.output
+
+
+def test_methods_listing():
+    out = runner.invoke(app, ["methods"], env={"COLUMNS": "250"}).output
+    assert all(m in out for m in ("adaptconf", "knn_relabel", "weak_ensemble", "alpha_max=0.5"))
+
+
 def _bad(tmp_path, table):
     bad_yaml = tmp_path / "bad.yaml"
     bad_yaml.write_text("weak: [unclosed\n")
@@ -58,13 +79,15 @@ def _bad(tmp_path, table):
         "sizes too large": (["--task", str(table)], "only 40 examples"),
         "invalid yaml": (["--config", str(bad_yaml)], "invalid YAML"),
         "bad override": (["--set", "sizes.test=-5"], "sizes.test"),
-        "unknown method": (["--task", str(table), "--methods", "xent,nosuchloss", "--set", "sizes.train_gt=5",
-                            "--set", "sizes.train_w2s=5", "--set", "sizes.val=5", "--set", "sizes.test=5"], "unknown loss"),
+        "unknown method": (["--task", str(table), "--methods", "xent,nosuchloss", *TINY], "unknown method 'nosuchloss'"),
+        "bad chain": (["--chain", "static"], "chain"),
+        "chain contradicts": (["--chain", "tfidf,static", "--strong", "minilm"], "contradicts chain"),
     }
 
 
 @pytest.mark.parametrize("case", ["unknown task", "unknown model", "missing column", "non-binary labels", "empty data",
-                                  "sizes too large", "invalid yaml", "bad override", "unknown method"])
+                                  "sizes too large", "invalid yaml", "bad override", "unknown method", "bad chain",
+                                  "chain contradicts"])
 def test_bad_input_exits_2_with_one_line(case, tmp_path, table):
     args, expected = _bad(tmp_path, table)[case]
     r = cli("run", *FAST, "--store", str(tmp_path / "runs"), *args)

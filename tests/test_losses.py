@@ -58,10 +58,80 @@ def test_product_target_hand_value():
     assert get_loss("product")(LOGITS, WEAK, 0.3).item() == pytest.approx((a + b) / 2, rel=1e-6)
 
 
+def _ce(t, p):
+    """-(sum_k t_k ln p_k) for two classes."""
+    return -(t[0] * math.log(p[0]) + t[1] * math.log(p[1]))
+
+
+def test_entropy_is_xent_plus_entropy_of_the_student():
+    # alpha = 0.5 after warm-up: targets .5*weak + .5*student = [.225,.775] and [.675,.325]
+    loss = get_loss("entropy")(LOGITS, WEAK, 1.0).item()
+    assert loss == pytest.approx((_ce([0.225, 0.775], [0.25, 0.75]) + _ce([0.675, 0.325], [0.75, 0.25])) / 2, rel=1e-6)
+    assert get_loss("entropy")(LOGITS, WEAK, 0.0).item() == pytest.approx(get_loss("xent")(LOGITS, WEAK, 0.0).item())
+    # unlike a detached self-target, the gradient is not a multiple of xent's: it also sharpens the student
+    a, b = LOGITS.clone().requires_grad_(True), LOGITS.clone().requires_grad_(True)
+    get_loss("entropy")(a, WEAK, 1.0).backward()
+    get_loss("xent")(b, WEAK, 1.0).backward()
+    assert not torch.allclose(a.grad / a.grad.norm(), b.grad / b.grad.norm(), atol=1e-3)
+
+
+def test_window_trains_only_where_the_student_is_unsure():
+    logits = torch.cat([LOGITS, torch.zeros(1, 2)])  # probs .75, .75 (max) and .5
+    weak = torch.cat([WEAK, torch.tensor([[0.9, 0.1]])])
+    # radius .15: only the third example (max prob .5 < .65) counts; sum divided by all 3
+    assert get_loss("window")(logits, weak, 0.5).item() == pytest.approx(math.log(2) / 3, rel=1e-6)
+    # radius .3: all three are below .8
+    full = (_ce([0.2, 0.8], [0.25, 0.75]) + _ce([0.6, 0.4], [0.75, 0.25]) + math.log(2)) / 3
+    assert get_loss("window", radius=0.3)(logits, weak, 0.5).item() == pytest.approx(full, rel=1e-6)
+
+
+def test_adaptconf_weights_by_cross_entropy_disagreement():
+    weak = torch.tensor([[0.2, 0.8], [0.3, 0.7]])
+    # ex1: student and weak argmax agree (class 1): b = 1/2
+    # ex2: student argmax 0, weak argmax 1: CE_self = -ln .75, CE_weak = -ln .25,
+    #      b = sigmoid((CE_self - CE_weak)/0.5) = sigmoid(-2 ln 3) = 1/(1+9) = 0.1
+    ex1 = 0.5 * _ce([0.2, 0.8], [0.25, 0.75]) + 0.5 * -math.log(0.75)
+    ex2 = 0.9 * _ce([0.3, 0.7], [0.75, 0.25]) + 0.1 * -math.log(0.75)
+    assert get_loss("adaptconf")(LOGITS, weak, 0.5).item() == pytest.approx((ex1 + ex2) / 2, rel=1e-6)
+    # with a warm-up, b starts at 0: plain xent
+    assert get_loss("adaptconf", warmup_frac=0.5)(LOGITS, weak, 0.0).item() == pytest.approx(get_loss("xent")(LOGITS, weak, 0.0).item())
+
+
+def test_gce_hand_value_and_limits():
+    q = 0.7
+    ex1 = 0.2 * (1 - 0.25**q) / q + 0.8 * (1 - 0.75**q) / q
+    ex2 = 0.6 * (1 - 0.75**q) / q + 0.4 * (1 - 0.25**q) / q
+    assert get_loss("gce")(LOGITS, WEAK, 0.5).item() == pytest.approx((ex1 + ex2) / 2, rel=1e-6)
+    # q = 1 is the mean absolute error sum_k t_k (1 - p_k)
+    mae = (0.2 * 0.75 + 0.8 * 0.25 + 0.6 * 0.25 + 0.4 * 0.75) / 2
+    assert get_loss("gce", q=1.0)(LOGITS, WEAK, 0.5).item() == pytest.approx(mae, rel=1e-6)
+    # q -> 0 is cross-entropy
+    assert get_loss("gce", q=1e-5)(LOGITS, WEAK, 0.5).item() == pytest.approx(get_loss("xent")(LOGITS, WEAK, 0.5).item(), rel=1e-3)
+    with pytest.raises(ConfigError, match="q must be"):
+        get_loss("gce", q=0.0)(LOGITS, WEAK, 0.5)
+
+
+def test_sce_hand_value_and_log_floor():
+    ce = get_loss("xent")(LOGITS, WEAK, 0.0).item()
+    rce = (_ce([0.25, 0.75], [0.2, 0.8]) + _ce([0.75, 0.25], [0.6, 0.4])) / 2
+    assert get_loss("sce")(LOGITS, WEAK, 0.5).item() == pytest.approx(0.1 * ce + rce, rel=1e-6)
+    # one-hot weak labels: log 0 -> A = -4, so the reverse term of [0, 1] at p = [.25, .75] is .25 * 4
+    onehot = torch.tensor([[0.0, 1.0]])
+    got = get_loss("sce", alpha=0.0)(LOGITS[:1], onehot, 0.5).item()
+    assert got == pytest.approx(1.0, rel=1e-5)
+
+
+def test_bootstrap_soft_and_hard_targets():
+    soft = (_ce([0.2025, 0.7975], [0.25, 0.75]) + _ce([0.6075, 0.3925], [0.75, 0.25])) / 2  # .95 weak + .05 student
+    assert get_loss("bootstrap_soft")(LOGITS, WEAK, 0.5).item() == pytest.approx(soft, rel=1e-6)
+    hard = (_ce([0.16, 0.84], [0.25, 0.75]) + _ce([0.68, 0.32], [0.75, 0.25])) / 2  # .8 weak + .2 one-hot argmax
+    assert get_loss("bootstrap_hard")(LOGITS, WEAK, 0.5).item() == pytest.approx(hard, rel=1e-6)
+
+
 @pytest.mark.parametrize("name", sorted(LOSSES))
 def test_every_loss_has_gradient(name):
-    logits = LOGITS.clone().requires_grad_(True)
-    get_loss(name)(logits, WEAK, 0.5).backward()
+    logits = torch.cat([LOGITS, torch.zeros(1, 2)]).requires_grad_(True)  # one example the student is unsure of
+    get_loss(name)(logits, torch.cat([WEAK, torch.tensor([[0.9, 0.1]])]), 0.5).backward()
     assert logits.grad is not None and torch.isfinite(logits.grad).all() and logits.grad.abs().sum() > 0
 
 
@@ -70,3 +140,5 @@ def test_unknown_loss_and_param_are_errors():
         get_loss("nope")
     with pytest.raises(ConfigError, match="no parameter"):
         get_loss("logconf", alpha=1.0)
+    with pytest.raises(ConfigError, match="must be a number"):
+        get_loss("logconf", alpha_max="high")

@@ -59,3 +59,21 @@ def test_pgr_never_crashes_on_equal_or_inverted_models(rng):
     for ceiling in (same, [_correct(0.6, 500, rng)]):
         est = PGRAnalysis({"weak": same, "ceiling": ceiling, "m": same}, n_boot=50).pgr("m")
         assert est.mean is None and est.reason
+
+
+def test_paired_pgr_difference_is_tighter_than_unpaired(rng):
+    n = 2000
+    m = [_correct(0.70, n, rng) for _ in range(3)]
+    better = []  # m plus 40 more correct examples per seed: a small, consistent improvement
+    for c in m:
+        b = c.copy()
+        b[np.flatnonzero(~c)[:40]] = True
+        better.append(b)
+    correct = {"weak": [_correct(0.60, n, rng) for _ in range(3)], "ceiling": [_correct(0.80, n, rng) for _ in range(3)],
+               "m": m, "better": better}
+    a = PGRAnalysis(correct, n_boot=300)
+    d = a.pgr_diff("better", "m")
+    assert d.mean == pytest.approx(a.pgr("better").mean - a.pgr("m").mean) == pytest.approx(0.02 / 0.2)
+    assert d.ci[0] > 0  # paired: clearly positive, although the two PGR CIs overlap
+    assert a.pgr("better").ci[0] < a.pgr("m").ci[1]
+    assert a.pgr_diff("m", "m").ci == (0.0, 0.0)

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 from superalign.config import ExperimentConfig
 from superalign.store import Store
@@ -48,3 +49,36 @@ def test_end_to_end_real_sentiment_static_to_minilm(store):
         pgr = s["methods"][m]["pgr"]
         assert pgr["mean"] is not None and pgr["ci"][0] <= pgr["mean"] <= pgr["ci"][1]
         assert 0.5 < s["methods"][m]["acc"]["mean"] < 1
+
+
+def test_weak_ensemble_supervisors_are_cached_stages_in_the_student_key(small_cfg, store):
+    cfg = small_cfg.model_copy(update={"methods": ["xent", "weak_ensemble"], "seeds": [0],
+                                       "method_params": {"weak_ensemble": {"k": 2}}})
+    first = run_experiment(cfg, store)
+    assert len(first.computed) == 2 + 2 + 2  # weak, ceiling, 2 bagged supervisors, 2 students
+    secs = {r["method"]: r["seconds"] for r in first.rows if r["role"] == "student"}
+    assert secs["xent"] > 0 and secs["weak_ensemble"] > 0  # the ensemble's time includes its supervisors
+    assert all(r["seconds"] == 0 for r in run_experiment(cfg, store).rows)  # served from the cache
+    other = cfg.model_copy(update={"method_params": {"weak_ensemble": {"k": 2, "models": ["static"]}}})
+    second = run_experiment(other, store)
+    assert len(second.computed) == 2 + 1  # new supervisors and the ensemble's student; xent is reused
+    assert second.summary["methods"]["xent"] == first.summary["methods"]["xent"]
+    assert second.summary["methods"]["weak_ensemble"] != first.summary["methods"]["weak_ensemble"]
+
+
+def test_cached_rerun_never_imports_torch(small_cfg, store, tmp_path):
+    """A fully cached run (interventions and their supervisors included) stays torch-free, hence fast."""
+    import subprocess
+    import sys
+
+    cfg = small_cfg.model_copy(update={"methods": ["xent", "weak_ensemble", "knn_relabel"], "seeds": [0]})
+    run_experiment(cfg, store)
+    (tmp_path / "cfg.json").write_text(cfg.model_dump_json())
+    code = (
+        "import sys, pathlib; from superalign.config import ExperimentConfig; from superalign.store import Store; "
+        "from superalign.w2s import run_experiment; "
+        f"r = run_experiment(ExperimentConfig.model_validate_json(pathlib.Path({str(tmp_path / 'cfg.json')!r}).read_text()), "
+        f"Store({str(store.root)!r})); print(len(r.computed), 'torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=Path(__file__).parents[1])
+    assert out.stdout.split() == ["0", "False"], out.stderr

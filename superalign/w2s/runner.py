@@ -4,7 +4,9 @@ For each seed, on disjoint splits:
   weak     fit on ground truth of ``train_gt``; predicts ``train_w2s`` (soft weak labels) and ``test``
   ceiling  the strong model fit on ground truth of ``train_w2s``
   student  the strong model fit on the weak labels of ``train_w2s``, once per method
-All are scored on ``test``. Students and the weak model are only ever handed texts and weak
+           (a loss or a label intervention, see ``methods.py``)
+With a bootstrapping chain (``cfg.chain``), intermediate rungs relabel ``train_w2s`` in turn
+(``chain.py``) and the students train on the last rung's labels. All are scored on ``test``. Students and the weak model are only ever handed texts and weak
 labels; the ground truth of ``train_w2s`` reaches the ceiling alone (tests/test_leakage.py).
 Each fitted model is a cached *stage* keyed by the content hash of exactly what it sees.
 """
@@ -12,7 +14,7 @@ Each fitted model is a cached *stage* keyed by the content hash of exactly what 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +25,10 @@ from ..config import ExperimentConfig
 from ..data import Splits, fingerprint, get_task, make_splits
 from ..metrics import PGRAnalysis, evaluate
 from ..models import CachedEncoder, Classifier, ProbeClassifier, TfidfClassifier, encoder_for
+from ..errors import ConfigError
 from ..store import Store, atomic_write_json
+from .chain import relabel_out_of_fold
+from .methods import MethodContext, Supervisor, check_method, get_method
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +65,7 @@ class SeedRun:
 
     probs: dict[str, np.ndarray]
     keys: dict[str, str]
+    seconds: dict[str, float] = field(default_factory=dict)  # compute time per model in this call (0: cached)
 
 
 def _fit_predict(factory: ModelFactory, seed: int, texts, targets, loss_name: str, params: dict, predict: dict) -> dict[str, np.ndarray]:
@@ -71,19 +77,50 @@ def _fit_predict(factory: ModelFactory, seed: int, texts, targets, loss_name: st
 
 
 def check_methods(cfg: ExperimentConfig) -> None:
-    """Fail fast on unknown methods or hyper-parameters, before any model is trained."""
-    from ..losses import get_loss
-
+    """Fail fast on unknown methods, hyper-parameters or supervisor models, before any model is trained."""
+    for name, params in cfg.method_params.items():
+        check_method(name, params)
     for m in cfg.methods:
-        get_loss(m, **cfg.method_params.get(m, {}))
+        params = cfg.method_params.get(m, {})
+        check_method(m, params)
+        method = get_method(m)
+        if method.uses_features and cfg.strong == "tfidf":
+            raise ConfigError(f"method {m!r} needs the strong model's features; 'tfidf' has no frozen encoder")
+        for sup in method.supervisors(method.parse(params), cfg.weak):
+            if sup.model != "tfidf":
+                encoder_for(sup.model)  # unknown models are a ModelError now, not after the weak stage
+
+
+def _features(factory: ModelFactory) -> Callable:
+    def encode(texts):
+        if factory.encoder is None:
+            raise ConfigError(f"this method needs the strong model's features; {factory.spec!r} has no frozen encoder")
+        return factory.encoder.encode(texts)
+
+    return encode
+
+
+def _supervisor_labels(sup: Supervisor, cfg: ExperimentConfig, splits: Splits, seed: int, store: Store,
+                       factories: dict[str, ModelFactory]) -> tuple[np.ndarray, str]:
+    """Soft labels of train_w2s from an extra weak supervisor fit on (a resample of) train_gt: a cached stage."""
+    if sup.model not in factories:
+        factories[sup.model] = ModelFactory(sup.model, cfg)
+    f, gt, w2s = factories[sup.model], splits.train_gt, splits.train_w2s
+    sub_seed = seed * 1000 + 1 + sup.index
+    idx = np.random.default_rng(sub_seed).integers(0, len(gt), len(gt)) if sup.bag else np.arange(len(gt))
+    texts, labels = [gt.texts[i] for i in idx], gt.labels[idx]
+    key = fingerprint("supervisor", f.key, cfg.probe.model_dump(), sub_seed, texts, labels, w2s.texts)
+    return store.stage(key, lambda: _fit_predict(f, sub_seed, texts, one_hot(labels), "xent", {}, {"w2s": w2s.texts}))["w2s"], key
 
 
 def run_seed(
     cfg: ExperimentConfig, splits: Splits, seed: int, store: Store, weak: ModelFactory, strong: ModelFactory,
-    on_stage: Callable[[str], None] = lambda _: None,
+    on_stage: Callable[[str], None] = lambda _: None, rungs: Sequence[ModelFactory] = (),
 ) -> SeedRun:
-    """Fit (or load) the weak model, the ceiling and one student per method for one seed."""
+    """Fit (or load) the weak model, the ceiling, the chain's intermediate `rungs` (if any) and one
+    student per method for one seed. Intermediate rungs appear as ``rung:<model>``."""
     gt, w2s, test = splits.train_gt, splits.train_w2s, splits.test
+    first = len(store.computed)
     common = (cfg.probe.model_dump(), seed, test.texts)
     weak_key = fingerprint("weak", weak.key, common, gt.texts, gt.labels, w2s.texts)
     weak_out = store.stage(
@@ -97,17 +134,29 @@ def run_seed(
         ceil_key, lambda: _fit_predict(strong, seed, w2s.texts, one_hot(w2s.labels), "xent", {}, {"test": test.texts})
     )["test"]
     on_stage("ceiling")
-    weak_labels = weak_out["w2s"].astype(np.float32)
+    labels = weak_out["w2s"].astype(np.float32)
     keys = {"weak": weak_key, "ceiling": ceil_key}
+    for rung in rungs:  # bootstrapping: each rung learns the labels of the one below, relabels out of fold
+        name, key = f"rung:{rung.spec}", fingerprint("rung", rung.key, common, w2s.texts, labels)
+        r = store.stage(key, lambda: relabel_out_of_fold(rung, seed, w2s.texts, labels, test.texts))
+        out[name], keys[name], labels = r["test"], key, r["w2s"].astype(np.float32)
+        on_stage(name)
+    factories = {f.spec: f for f in (weak, strong, *rungs)}
+    extra: dict[str, list[str]] = {}  # method -> keys of its supervisor stages
     for method in cfg.methods:
-        params = cfg.method_params.get(method, {})
-        key = fingerprint("student", strong.key, method, params, common, w2s.texts, weak_labels)
-        out[method] = store.stage(
-            key, lambda: _fit_predict(strong, seed, w2s.texts, weak_labels, method, params, {"test": test.texts})
-        )["test"]
+        m, params = get_method(method), cfg.method_params.get(method, {})
+        sups = [_supervisor_labels(s, cfg, splits, seed, store, factories) for s in m.supervisors(m.parse(params), cfg.weak)]
+        sup = [labels_ for labels_, _ in sups]
+        # the key holds everything the student sees: its texts, the weak labels, extra supervisors' labels
+        key = fingerprint("student", strong.key, method, params, common, w2s.texts, labels, *([sup] if sup else []))
+        ctx = MethodContext(list(w2s.texts), labels, list(test.texts), lambda: strong(seed), _features(strong), sup)
+        out[method] = store.stage(key, lambda: {"test": m(ctx, params)})["test"]
         keys[method] = key
+        extra[method] = [k for _, k in sups]
         on_stage(method)
-    return SeedRun(out, keys)
+    fresh = set(store.computed[first:])
+    seconds = {name: sum(store.seconds[k] for k in [keys[name], *extra.get(name, [])] if k in fresh) for name in out}
+    return SeedRun(out, keys, seconds)
 
 
 def summarize(cfg: ExperimentConfig, tests: list[np.ndarray], probs: list[dict[str, np.ndarray]]) -> dict[str, Any]:
@@ -121,7 +170,9 @@ def summarize(cfg: ExperimentConfig, tests: list[np.ndarray], probs: list[dict[s
             "pgr": pgr.pgr(m).to_dict(),
             "agreement": float(np.mean([(p[m].argmax(-1) == p["weak"].argmax(-1)).mean() for p in probs])),
         }
-    return {
+        if "xent" in cfg.methods and m != "xent":  # paired over the same bootstrap draws: tighter than two CIs
+            methods[m]["pgr_vs_xent"] = pgr.pgr_diff(m, "xent").to_dict()
+    summary = {
         "task": cfg.task,
         "weak": cfg.weak,
         "strong": cfg.strong,
@@ -132,6 +183,12 @@ def summarize(cfg: ExperimentConfig, tests: list[np.ndarray], probs: list[dict[s
         "methods": methods,
         "config_hash": cfg.hash(),
     }
+    if cfg.chain:  # intermediate rungs, scored like students against the weak floor and last ceiling
+        summary["chain"] = list(cfg.chain)
+        summary["rungs"] = {
+            r: {"acc": pgr.acc(f"rung:{r}").to_dict(), "pgr": pgr.pgr(f"rung:{r}").to_dict()} for r in cfg.chain[1:-1]
+        }
+    return summary
 
 
 def run_experiment(cfg: ExperimentConfig, store: Store | None = None, progress: bool = False) -> ExperimentResult:
@@ -142,22 +199,24 @@ def run_experiment(cfg: ExperimentConfig, store: Store | None = None, progress: 
     atomic_write_json(store.run_dir(chash) / "config.json", cfg.model_dump(mode="json"))
     data = get_task(cfg.task, **cfg.task_args).load()
     weak, strong = ModelFactory(cfg.weak, cfg), ModelFactory(cfg.strong, cfg)
+    rungs = [ModelFactory(spec, cfg) for spec in cfg.chain[1:-1]]
     before = len(store.computed)
     tests, probs, rows = [], [], []
-    with _progress(progress, len(cfg.seeds) * (2 + len(cfg.methods))) as tick:
+    with _progress(progress, len(cfg.seeds) * (2 + len(rungs) + len(cfg.methods))) as tick:
         for seed in cfg.seeds:
             splits = make_splits(data, cfg.sizes.model_dump(), seed=seed, data_seed=cfg.data_seed)
-            run = run_seed(cfg, splits, seed, store, weak, strong, on_stage=lambda name, s=seed: tick(f"seed {s}: {name}"))
+            run = run_seed(cfg, splits, seed, store, weak, strong, on_stage=lambda name, s=seed: tick(f"seed {s}: {name}"), rungs=rungs)
             p = run.probs
             tests.append(splits.test.labels)
             probs.append(p)
             for name, pr in p.items():
-                role = name if name in ("weak", "ceiling") else "student"
+                role = name if name in ("weak", "ceiling") else "rung" if name.startswith("rung:") else "student"
                 metrics = evaluate(pr, splits.test.labels, None if role == "weak" else p["weak"])
+                model = {"weak": cfg.weak, "rung": name.removeprefix("rung:")}.get(role, cfg.strong)
                 rows.append({
-                    "config_hash": chash, "task": cfg.task, "seed": seed, "role": role,
-                    "model": cfg.weak if role == "weak" else cfg.strong,
-                    "method": "-" if role != "student" else name, "stage_key": run.keys[name], **metrics,
+                    "config_hash": chash, "task": cfg.task, "seed": seed, "role": role, "model": model,
+                    "method": name if role in ("student", "rung") else "-", "stage_key": run.keys[name], **metrics,
+                    "seconds": run.seconds.get(name, 0.0),  # compute time in this call (not stored in the table)
                 })
     store.record(rows)
     summary = summarize(cfg, tests, probs)
