@@ -3,14 +3,16 @@
 import dataclasses
 
 import numpy as np
+import pytest
 
+from superalign.config import ExperimentConfig, SplitSizes
 from superalign.data import get_task, make_splits
 from superalign.w2s import ModelFactory, run_seed
 
+from .conftest import require_assets, shared_data_dir
 
-def test_poisoned_w2s_labels_change_only_the_ceiling(small_cfg, store, tmp_path):
-    cfg = small_cfg.model_copy(update={"methods": ["xent", "logconf", "product"]})
-    splits = make_splits(get_task(cfg.task).load(), cfg.sizes.model_dump(), seed=0)
+
+def _assert_poisoning_changes_only_the_ceiling(cfg, splits, store, tmp_path):
     rng = np.random.default_rng(1)
     poisoned = dataclasses.replace(
         splits, train_w2s=dataclasses.replace(splits.train_w2s, labels=rng.integers(0, 2, len(splits.train_w2s)))
@@ -23,6 +25,31 @@ def test_poisoned_w2s_labels_change_only_the_ceiling(small_cfg, store, tmp_path)
         assert clean.keys[name] == dirty.keys[name]  # the stage never saw the labels
     assert not np.allclose(clean.probs["ceiling"], dirty.probs["ceiling"])
     assert clean.keys["ceiling"] != dirty.keys["ceiling"]
+
+
+def test_poisoned_w2s_labels_change_only_the_ceiling(small_cfg, store, tmp_path):
+    cfg = small_cfg.model_copy(update={"methods": ["xent", "logconf", "product"]})
+    splits = make_splits(get_task(cfg.task).load(), cfg.sizes.model_dump(), seed=0)
+    _assert_poisoning_changes_only_the_ceiling(cfg, splits, store, tmp_path)
+
+
+@pytest.mark.parametrize(
+    "task, weak, strong, methods",
+    [
+        ("preference", "tfidf", "static", ["xent", "logconf"]),  # pair inputs: Bradley-Terry heads
+        ("toxicity", "profanity_check", "tfidf", ["xent"]),  # an off-the-shelf weak supervisor
+    ],
+)
+def test_poisoning_on_alignment_tasks(task, weak, strong, methods, store, tmp_path):
+    data_dir = shared_data_dir()
+    if data_dir is None:
+        pytest.skip("shared real data not found (set SUPERALIGN_DATA or place it at <repo>/../shared/data)")
+    if "static" in (weak, strong):
+        require_assets("static")
+    sizes = SplitSizes(train_gt=150, train_w2s=200, val=10, test=150)
+    cfg = ExperimentConfig(task=task, task_args={"data_dir": str(data_dir)}, weak=weak, strong=strong, methods=methods, seeds=[0], sizes=sizes)
+    splits = make_splits(get_task(task, data_dir=str(data_dir)).load(), sizes.model_dump(), seed=0)
+    _assert_poisoning_changes_only_the_ceiling(cfg, splits, store, tmp_path)
 
 
 def test_weak_model_never_predicts_its_own_training_data(small_cfg):
