@@ -1,6 +1,7 @@
 """The alignment task loaders on the real shared data, their hub code path (local folders in the
 hub's schema through `datasets.load_dataset`), data-location resolution and formatting policies."""
 
+import functools
 import gzip
 import json
 
@@ -35,6 +36,12 @@ def _no_env_data(monkeypatch):
     monkeypatch.delenv(ENV, raising=False)
 
 
+@functools.lru_cache(maxsize=None)
+def _load(name: str, data_dir: str):
+    """Each real task is loaded once per test session (the loaders are deterministic)."""
+    return get_task(name, data_dir=data_dir).load()
+
+
 def test_every_alignment_task_is_registered():
     assert set(EXPECTED) <= set(task_names())
 
@@ -43,7 +50,7 @@ def test_every_alignment_task_is_registered():
 def test_real_data_sizes_balance_and_metric(name, shared_data):
     lo, hi, (p_lo, p_hi), metric = EXPECTED[name]
     task = get_task(name, data_dir=str(shared_data))
-    data = task.load()
+    data = _load(name, str(shared_data))
     assert lo <= len(data) <= hi
     assert set(np.unique(data.labels)) == {0, 1} and p_lo <= data.labels.mean() <= p_hi
     assert task_metric(task) == metric
@@ -58,7 +65,7 @@ def test_real_data_sizes_balance_and_metric(name, shared_data):
 def test_safety_duplicates_are_merged_before_splitting(shared_data):
     raw = pd.read_csv(shared_data / "wts_safety" / "safety.csv")
     assert raw["prompt"].str.strip().duplicated().sum() > 400  # the source really repeats prompts
-    data = get_task("safety", data_dir=str(shared_data)).load()
+    data = _load("safety", str(shared_data))
     s = make_splits(data, {"train_gt": 500, "train_w2s": 1000, "val": 100, "test": 1000}, seed=0)
     parts = [set(p.texts) for p in (s.train_gt, s.train_w2s, s.val, s.test)]
     assert sum(len(p) for p in parts) == len(set().union(*parts)) == 2600
@@ -156,13 +163,13 @@ def test_long_inputs_are_capped(shared_data):
     boolq = get_task("boolq", data_dir=str(shared_data), max_chars=200).load()
     assert all(t.startswith("Passage: ") and "\nQuestion: " in t for t in boolq.texts)
     assert max(len(t.split("\nQuestion: ")[0]) for t in boolq.texts) <= len("Passage: ") + 200
-    pref = get_task("preference", data_dir=str(shared_data)).load()
+    pref = _load("preference", str(shared_data))
     assert max(len(s) for pair in pref.texts for s in pair) <= 400 + 600 + len("\n\nAssistant: ")
 
 
 def test_preference_pairs_are_chosen_vs_rejected_in_random_order(shared_data):
     task = get_task("preference", data_dir=str(shared_data))
-    data = task.load()
+    data = _load("preference", str(shared_data))
     with gzip.open(shared_data / "hh_rlhf" / "harmless-base_test.jsonl.gz", "rt") as f:
         raw = [json.loads(line) for line in f]
     chosen = {task.side(r["chosen"]) for r in raw}
@@ -174,7 +181,7 @@ def test_preference_pairs_are_chosen_vs_rejected_in_random_order(shared_data):
 
 
 def test_sciq_and_cosmos_candidates(shared_data):
-    sciq = get_task("sciq", data_dir=str(shared_data)).load()
+    sciq = _load("sciq", str(shared_data))
     assert all(t.startswith("Q: ") and " A: " in t for t in sciq.texts)
     assert abs(sciq.labels.sum() - len(sciq) / 2) < 20
     with gzip.open(shared_data / "sciq" / "train.json.gz", "rt") as f:
@@ -183,13 +190,13 @@ def test_sciq_and_cosmos_candidates(shared_data):
     answer = sciq.texts[row].split(" A: ", 1)[1]
     assert (answer == first["correct_answer"]) == bool(sciq.labels[row])
     assert answer in {first["correct_answer"], first["distractor1"], first["distractor2"], first["distractor3"]}
-    cosmos = get_task("cosmos_qa", data_dir=str(shared_data)).load()
+    cosmos = _load("cosmos_qa", str(shared_data))
     assert all(t.startswith("Context: ") and "\nQuestion: " in t and "\nAnswer: " in t for t in cosmos.texts)
     assert not any("None of the above choices" in t.split("\nAnswer: ")[1] for t, y in zip(cosmos.texts, cosmos.labels) if y)
 
 
 def test_chess_candidates_are_legal_and_positives_are_the_solution(shared_data):
-    data = get_task("chess", data_dir=str(shared_data)).load()
+    data = _load("chess", str(shared_data))
     raw = pd.read_csv(shared_data / "lichess_puzzles" / "lichess_db_puzzle_subset.csv")
     solution = {}
     for fen, moves in zip(raw["FEN"], raw["Moves"]):
@@ -212,7 +219,7 @@ def test_balanced_flags():
 @pytest.mark.parametrize("name", ["preference", "sciq", "chess"])
 def test_coin_flips_are_independent_of_the_split_pool(name, shared_data):
     """Regression: an unsalted coin seeded like make_splits' pool put only positives in the pool."""
-    data = get_task(name, data_dir=str(shared_data)).load()
+    data = _load(name, str(shared_data))
     for data_seed in (0, 1):
         s = make_splits(data, {"train_gt": 150, "train_w2s": 200, "val": 10, "test": 150}, seed=0, data_seed=data_seed)
         assert 0.4 < s.train_gt.labels.mean() < 0.6 and 0.4 < s.test.labels.mean() < 0.6

@@ -55,7 +55,7 @@ def task_rows(data_dir: str | None = None, sizes: bool = True, hub: bool = False
 
 
 def _row(name: str, data_dir: str | None, cache: dict, sizes: bool, hub: bool) -> TaskRow:
-    args = {"data_dir": data_dir} if data_dir and _takes_data_dir(name) else {}
+    args = {"data_dir": data_dir} if data_dir and takes_data_dir(name) else {}
     task = get_task(name, **args)
     head = dict(name=name, kind=task.kind, metric=task_metric(task), description=task.description)
     try:
@@ -79,7 +79,8 @@ def _row(name: str, data_dir: str | None, cache: dict, sizes: bool, hub: bool) -
     return TaskRow(**head, size="on the hub (--hub counts)" if is_hub and sizes else "-", balance="-", source=source)
 
 
-def _takes_data_dir(name: str) -> bool:
+def takes_data_dir(name: str) -> bool:
+    """Whether the registered task `name` accepts a ``data_dir`` argument."""
     from dataclasses import fields, is_dataclass
 
     from .base import _REGISTRY
