@@ -159,4 +159,6 @@ class PGRAnalysis:
             return Estimate(None, None, f"ceiling - weak gap CI [{gap.ci[0]:.3f}, {gap.ci[1]:.3f}] reaches 0")
         w, c, s = self.boot["weak"], self.boot["ceiling"], self.boot[name]
         mean = (self.point[name] - self.point["weak"]) / gap.mean
-        return Estimate(float(mean), _ci((s - w) / (c - w)))
+        with np.errstate(divide="ignore", invalid="ignore"):  # a rare draw with ceiling == weak: +-inf (a tail) or 0/0
+            ratios = (s - w) / (c - w)
+        return Estimate(float(mean), _ci(ratios[~np.isnan(ratios)]))
