@@ -30,6 +30,7 @@ def run(
     task: Annotated[Optional[str], typer.Option(help="registered task, data file (.csv/.jsonl/.parquet), dataset folder or hub id")] = None,
     text_col: Annotated[Optional[str], typer.Option(help="text column of a file/hub task")] = None,
     label_col: Annotated[Optional[str], typer.Option(help="label column of a file/hub task (two values)")] = None,
+    data_dir: Annotated[Optional[str], typer.Option(help="local data root (or the task's folder/file) for a registered task; default $SUPERALIGN_DATA, else the hub")] = None,
     weak: Annotated[Optional[str], typer.Option(help="weak model: ladder name, local folder or hub id")] = None,
     strong: Annotated[Optional[str], typer.Option(help="strong model: ladder name, local folder or hub id")] = None,
     methods: Annotated[Optional[str], typer.Option(help="comma-separated W2S methods (losses, label interventions), e.g. xent,logconf,knn_relabel, or all")] = None,
@@ -54,7 +55,7 @@ def run(
     for key, value in [("task", task), ("weak", weak), ("strong", strong)]:
         if value is not None:
             overrides.append(f"{key}={value}")
-    for key, value in [("task_args.text_col", text_col), ("task_args.label_col", label_col)]:
+    for key, value in [("task_args.text_col", text_col), ("task_args.label_col", label_col), ("task_args.data_dir", data_dir)]:
         if value is not None:
             overrides.append(f"{key}={value}")
     for key, value in [("methods", _csv(methods)), ("seeds", _csv(seeds)), ("chain", _csv(chain))]:
@@ -78,24 +79,36 @@ def print_summary(s: dict, cached: bool = False) -> None:
     def est(d: dict) -> Estimate:
         return Estimate(d["mean"], tuple(d["ci"]) if d["ci"] else None, d.get("reason"))
 
+    metric = s.get("metric", "accuracy")
+    extra = metric == "balanced_accuracy"  # then also show plain accuracy (pairwise accuracy *is* accuracy on pairs)
+    label = {"balanced_accuracy": "balanced acc.", "pairwise_accuracy": "pairwise acc."}.get(metric, metric)
     models = " -> ".join(s["chain"]) if s.get("chain") else f"weak {s['weak']} -> strong {s['strong']}"
     title = f"{s['task']}: {models}, seeds {s['seeds']} (run {s['config_hash']}{', cached' if cached else ''})"
     t = Table(title=title)
     vs_xent = any("pgr_vs_xent" in m for m in s["methods"].values())
     t.add_column("model", no_wrap=True)
-    for col in ("accuracy [95% CI]", "PGR [95% CI]", *(["PGR - xent [paired 95% CI]"] if vs_xent else []), "agree w/ weak"):
+    cols = (f"{label} [95% CI]", *(["accuracy"] if extra else []), "PGR [95% CI]",
+            *(["PGR - xent [paired 95% CI]"] if vs_xent else []), "agree w/ weak")
+    for col in cols:
         t.add_column(col)
     pad = [""] if vs_xent else []
-    t.add_row(f"weak ({s['weak']})", est(s["weak_acc"]).fmt(), "", *pad, "")
-    t.add_row(f"ceiling ({s['strong']}, ground truth)", est(s["ceiling_acc"]).fmt(), "", *pad, "")
+
+    def score(d: dict, prefix: str = "") -> str:  # summaries from before per-task metrics have only *acc
+        return est(d.get(f"{prefix}score") or d[f"{prefix}acc"]).fmt()
+
+    def acc(d: dict, prefix: str = "") -> list[str]:
+        return [f"{d[f'{prefix}acc']['mean']:.3f}"] if extra else []
+
+    t.add_row(f"weak ({s['weak']})", score(s, "weak_"), *acc(s, "weak_"), "", *pad, "")
+    t.add_row(f"ceiling ({s['strong']}, ground truth)", score(s, "ceiling_"), *acc(s, "ceiling_"), "", *pad, "")
     below = s["weak"]
     for rung, r in s.get("rungs", {}).items():
-        t.add_row(f"rung: {rung} (xent on {below} labels)", est(r["acc"]).fmt(), est(r["pgr"]).fmt(), *pad, "")
+        t.add_row(f"rung: {rung} (xent on {below} labels)", score(r), *acc(r), est(r["pgr"]).fmt(), *pad, "")
         below = rung
     for name, m in s["methods"].items():
         diff = [est(m["pgr_vs_xent"]).fmt() if "pgr_vs_xent" in m else ""] if vs_xent else []
-        label = f"student: {name}" + (f" (on {below} labels)" if s.get("chain") else "")
-        t.add_row(label, est(m["acc"]).fmt(), est(m["pgr"]).fmt(), *diff, f"{m['agreement']:.3f}")
+        row_label = f"student: {name}" + (f" (on {below} labels)" if s.get("chain") else "")
+        t.add_row(row_label, score(m), *acc(m), est(m["pgr"]).fmt(), *diff, f"{m['agreement']:.3f}")
     console.print(t)
 
 
@@ -118,18 +131,27 @@ def methods_cmd() -> None:
 
 
 @app.command()
-def tasks() -> None:
-    """List the registered tasks."""
-    from .data import get_task, task_names
+def tasks(
+    data_dir: Annotated[Optional[str], typer.Option(help="local data root; default $SUPERALIGN_DATA, else the hub")] = None,
+    sizes: Annotated[bool, typer.Option("--sizes/--no-sizes", help="count examples (local sources; cached after the first time)")] = True,
+    hub: Annotated[bool, typer.Option("--hub", help="also load hub sources to count them (network)")] = False,
+) -> None:
+    """List the registered tasks: input kind, primary metric, size, share of label 1, source."""
+    from .data.catalog import task_rows
+    from .data.sources import data_root
 
-    t = Table(title="tasks")
-    t.add_column("name")
-    t.add_column("kind")
-    t.add_column("description")
-    for name in task_names():
-        task = get_task(name)
-        t.add_row(name, task.kind, task.description)
+    root = data_root(data_dir)
+    rows = task_rows(data_dir=data_dir, sizes=sizes, hub=hub)
+    t = Table(title="tasks" + (f" (local data: {root[0]})" if root else " (no local data: hub sources)"))
+    for col in ("name", "input", "metric"):
+        t.add_column(col, no_wrap=True)
+    for col in ("examples", "label 1", "source"):
+        t.add_column(col, overflow="fold")
+    for r in rows:
+        t.add_row(r.name, "pair" if r.kind == "preference" else "text", r.metric, r.size, r.balance, r.source)
     console.print(t)
+    for r in rows:
+        console.print(f"[bold]{r.name}[/bold]: {r.description}", highlight=False)
     console.print("Any .csv/.jsonl/.parquet file, dataset folder or hub id also works: --task PATH --text-col C --label-col L")
 
 
@@ -143,8 +165,15 @@ def models() -> None:
     for col in ("name", "description", "available"):
         t.add_column(col)
     for m in sorted(MODELS.values(), key=lambda m: m.rank):
-        ok = m.name not in assets.ASSETS or assets.get(m.name).ready
-        t.add_row(m.name, m.description, "yes" if ok else "no: superalign assets fetch" + (" --large" if assets.get(m.name).large else ""))
+        if m.name in assets.ASSETS:
+            ok = assets.get(m.name).ready
+            t.add_row(m.name, m.description, "yes" if ok else "no: superalign assets fetch" + (" --large" if assets.get(m.name).large else ""))
+            continue
+        try:
+            m.classifier(0) if m.classifier else None
+            t.add_row(m.name, m.description, "yes")
+        except SuperalignError as e:
+            t.add_row(m.name, m.description, f"no: {e}")
     console.print(t)
     console.print("Any sentence-transformers / transformers / model2vec folder or hub id also works as --weak/--strong.")
 

@@ -11,6 +11,25 @@ def accuracy(probs: np.ndarray, labels: np.ndarray) -> float:
     return float((probs.argmax(-1) == labels).mean())
 
 
+def balanced_accuracy(probs: np.ndarray, labels: np.ndarray) -> float:
+    """Mean over the classes present of the share of that class predicted correctly."""
+    return _balanced(probs.argmax(-1) == labels, labels)
+
+
+def _mean(correct: np.ndarray, labels: np.ndarray) -> float:
+    return float(correct.mean())
+
+
+def _balanced(correct: np.ndarray, labels: np.ndarray) -> float:
+    return float(np.mean([correct[labels == c].mean() for c in np.unique(labels)]))
+
+
+# Primary metrics of a task, as functions of (per-example correctness, labels): the form that the
+# paired bootstrap of PGRAnalysis resamples. Pairwise accuracy (reward models) is the accuracy of
+# "A preferred" predictions on (A, B) pairs.
+METRICS = {"accuracy": _mean, "balanced_accuracy": _balanced, "pairwise_accuracy": _mean}
+
+
 def auroc(probs: np.ndarray, labels: np.ndarray) -> float:
     """Area under the ROC curve of P(class 1); NaN when the labels have a single class."""
     if len(np.unique(labels)) < 2:
@@ -39,7 +58,12 @@ def agreement(probs_a: np.ndarray, probs_b: np.ndarray) -> float:
 
 
 def evaluate(probs: np.ndarray, labels: np.ndarray, weak_probs: np.ndarray | None = None) -> dict[str, float]:
-    out = {"acc": accuracy(probs, labels), "auroc": auroc(probs, labels), "ece": ece(probs, labels)}
+    out = {
+        "acc": accuracy(probs, labels),
+        "bal_acc": balanced_accuracy(probs, labels),
+        "auroc": auroc(probs, labels),
+        "ece": ece(probs, labels),
+    }
     if weak_probs is not None:
         out["agreement"] = agreement(probs, weak_probs)
     return out
@@ -81,26 +105,47 @@ def _ci(samples: np.ndarray) -> tuple[float, float]:
 
 
 class PGRAnalysis:
-    """Accuracies and PGR = (student - weak) / (ceiling - weak) over seeds x test resamples.
+    """Scores and PGR = (student - weak) / (ceiling - weak) over seeds x test resamples.
 
-    Every model is scored on the *same* resampled test examples in each bootstrap draw (paired),
-    and each draw averages accuracies over its resampled seeds before forming the ratio. PGR is
-    undefined, with the reason, when the weak-to-ceiling gap is below `min_gap` or its CI reaches 0.
+    The score is the task's primary metric (`METRICS`; accuracy by default, which needs no
+    labels). Every model is scored on the *same* resampled test examples in each bootstrap draw
+    (paired), and each draw averages scores over its resampled seeds before forming the ratio.
+    PGR is undefined, with the reason, when the weak-to-ceiling gap is below `min_gap` or its CI
+    reaches 0.
     """
 
-    def __init__(self, correct: dict[str, list[np.ndarray]], n_boot: int = 1000, min_gap: float = 0.02, seed: int = 0):
+    def __init__(
+        self,
+        correct: dict[str, list[np.ndarray]],
+        n_boot: int = 1000,
+        min_gap: float = 0.02,
+        seed: int = 0,
+        labels: list[np.ndarray] | None = None,
+        metric: str = "accuracy",
+    ):
+        if metric not in METRICS:
+            raise ValueError(f"unknown metric {metric!r}; known: {', '.join(METRICS)}")
         self.correct = correct  # model name -> per seed, boolean vector of correct test predictions
-        self.min_gap = min_gap
+        self.min_gap, self.metric = min_gap, metric
         n_seeds = len(correct["weak"])
         n_test = [len(c) for c in correct["weak"]]
+        if labels is None:
+            if metric == "balanced_accuracy":
+                raise ValueError("balanced_accuracy needs the test labels")
+            labels = [np.zeros(n, dtype=np.int64) for n in n_test]
+        score = METRICS[metric]
         draws = bootstrap_indices(n_seeds, n_test, n_boot, np.random.default_rng(seed))
-        self.point = {k: float(np.mean([c.mean() for c in v])) for k, v in correct.items()}
+        self.point = {k: float(np.mean([score(c, y) for c, y in zip(v, labels)])) for k, v in correct.items()}
         self.boot = {
-            k: np.array([np.mean([v[s][ix].mean() for s, ix in draw]) for draw in draws]) for k, v in correct.items()
+            k: np.array([np.mean([score(v[s][ix], labels[s][ix]) for s, ix in draw]) for draw in draws])
+            for k, v in correct.items()
         }
 
-    def acc(self, name: str) -> Estimate:
+    def score(self, name: str) -> Estimate:
+        """The model's primary-metric score with its CI."""
         return Estimate(self.point[name], _ci(self.boot[name]))
+
+    acc = score  # the name from when the score was always accuracy
 
     def gap(self) -> Estimate:
         return Estimate(self.point["ceiling"] - self.point["weak"], _ci(self.boot["ceiling"] - self.boot["weak"]))
@@ -114,7 +159,7 @@ class PGRAnalysis:
             return Estimate(None, None, f"ceiling - weak gap CI [{gap.ci[0]:.3f}, {gap.ci[1]:.3f}] reaches 0")
         w, c, s = self.boot["weak"], self.boot["ceiling"], self.boot[name]
         mean = (self.point[name] - self.point["weak"]) / gap.mean
-        return Estimate(float(mean), _ci((s - w) / (c - w)))
+        return Estimate(float(mean), _ci(_finite_ratios(s - w, c - w)))
 
     def pgr_diff(self, a: str, b: str) -> Estimate:
         """PGR(a) - PGR(b), paired: both on the same bootstrap draws (undefined like PGR)."""
@@ -123,4 +168,11 @@ class PGRAnalysis:
             return ref
         w, c = self.boot["weak"], self.boot["ceiling"]
         mean = (self.point[a] - self.point[b]) / (self.point["ceiling"] - self.point["weak"])
-        return Estimate(float(mean), _ci((self.boot[a] - self.boot[b]) / (c - w)))
+        return Estimate(float(mean), _ci(_finite_ratios(self.boot[a] - self.boot[b], c - w)))
+
+
+def _finite_ratios(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """num / den per bootstrap draw; a rare draw with den == 0 gives +-inf (kept: a tail) or 0/0 (dropped)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = num / den
+    return ratios[~np.isnan(ratios)]

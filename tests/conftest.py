@@ -34,3 +34,20 @@ def small_cfg():
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+def shared_data_dir():
+    """The project's shared real data (env SUPERALIGN_DATA, else <repo>/../shared/data), or None."""
+    from pathlib import Path
+
+    env = os.environ.get("SUPERALIGN_DATA")
+    path = Path(env) if env else Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    return path if (path / "SOURCES.md").exists() else None
+
+
+@pytest.fixture
+def shared_data():
+    path = shared_data_dir()
+    if path is None:
+        pytest.skip("shared real data not found (set SUPERALIGN_DATA or place it at <repo>/../shared/data)")
+    return path

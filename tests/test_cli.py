@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from superalign.cli import app
 
-from .conftest import require_assets
+from .conftest import require_assets, shared_data_dir
 
 runner = CliRunner()
 FAST = ["--weak", "tfidf", "--strong", "static", "--seeds", "0", "--set", "n_bootstrap=50", "-q"]
@@ -66,6 +66,7 @@ def test_methods_listing():
 
 
 def _bad(tmp_path, table):
+    data = str(shared_data_dir() or tmp_path)
     bad_yaml = tmp_path / "bad.yaml"
     bad_yaml.write_text("weak: [unclosed\n")
     empty = tmp_path / "empty.csv"
@@ -82,15 +83,66 @@ def _bad(tmp_path, table):
         "unknown method": (["--task", str(table), "--methods", "xent,nosuchloss", *TINY], "unknown method 'nosuchloss'"),
         "bad chain": (["--chain", "static"], "chain"),
         "chain contradicts": (["--chain", "tfidf,static", "--strong", "minilm"], "contradicts chain"),
+        "data dir lacks the task": (["--task", "ethics", "--data-dir", str(tmp_path)], "has no ethics_commonsense/cm_test.csv.gz"),
+        "text model on pairs": (["--task", "preference", "--data-dir", data, "--weak", "profanity_check", "--set", "sizes.train_gt=20",
+                                 "--set", "sizes.train_w2s=20", "--set", "sizes.val=5", "--set", "sizes.test=20"], "single texts"),
     }
 
 
 @pytest.mark.parametrize("case", ["unknown task", "unknown model", "missing column", "non-binary labels", "empty data",
                                   "sizes too large", "invalid yaml", "bad override", "unknown method", "bad chain",
-                                  "chain contradicts"])
+                                  "chain contradicts", "data dir lacks the task", "text model on pairs"])
 def test_bad_input_exits_2_with_one_line(case, tmp_path, table):
+    if case == "text model on pairs" and shared_data_dir() is None:
+        pytest.skip("shared real data not found (set SUPERALIGN_DATA or place it at <repo>/../shared/data)")
     args, expected = _bad(tmp_path, table)[case]
     r = cli("run", *FAST, "--store", str(tmp_path / "runs"), *args)
     assert r.returncode == 2, (r.stdout, r.stderr)
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], r.stderr
+
+
+def test_tasks_lists_alignment_tasks_with_sources(tmp_path, monkeypatch):
+    monkeypatch.setenv("SUPERALIGN_HOME", str(tmp_path))
+    monkeypatch.delenv("SUPERALIGN_DATA", raising=False)
+    out = runner.invoke(app, ["tasks", "--no-sizes"]).output
+    for name in ("safety", "toxicity", "legal", "ethics", "preference", "sst2", "boolq", "sciq", "cosmos_qa", "chess"):
+        assert f"\n{name}: " in out  # its description line
+    assert "balanced_accuracy" in out and "pairwise_accuracy" in out and "ETHICS commonsense" in out
+    from superalign.data.catalog import task_rows
+
+    rows = {r.name: r for r in task_rows(sizes=False)}
+    assert rows["ethics"].source.startswith("hub hendrycks/ethics") and rows["preference"].kind == "preference"
+    data = shared_data_dir()
+    if data is not None:
+        rows = {r.name: r for r in task_rows(data_dir=str(data), sizes=False)}
+        assert rows["preference"].source == "hh_rlhf/harmless-base_test.jsonl.gz"
+
+
+def test_task_sizes_are_cached_by_source(tmp_path, monkeypatch):
+    from superalign.data import catalog
+    from superalign.data.sources import SourcedTask
+
+    data = shared_data_dir()
+    if data is None:
+        pytest.skip("shared real data not found (set SUPERALIGN_DATA or place it at <repo>/../shared/data)")
+    monkeypatch.setenv("SUPERALIGN_HOME", str(tmp_path))
+    monkeypatch.setattr(catalog, "task_names", lambda: ["ethics", "safety"])
+    first = {r.name: r for r in catalog.task_rows(data_dir=str(data))}
+    assert first["ethics"].size == "7,849" and first["safety"].balance.endswith("%")
+    monkeypatch.setattr(SourcedTask, "load", lambda self: pytest.fail("counted again instead of using the cache"))
+    assert {r.name: r for r in catalog.task_rows(data_dir=str(data))} == first
+
+
+def test_run_preference_prints_its_metric(tmp_path):
+    data = shared_data_dir()
+    if data is None:
+        pytest.skip("shared real data not found (set SUPERALIGN_DATA or place it at <repo>/../shared/data)")
+    sizes = ["--set", "sizes.train_gt=200", "--set", "sizes.train_w2s=300", "--set", "sizes.val=10", "--set", "sizes.test=300"]
+    r = runner.invoke(app, ["run", "--task", "preference", "--data-dir", str(data), "--weak", "tfidf", "--strong", "tfidf",
+                            "--methods", "xent", "--seeds", "0", "--set", "n_bootstrap=50", "-q", *sizes,
+                            "--store", str(tmp_path / "runs"), "--out", str(tmp_path / "out")])
+    assert r.exit_code == 0, r.output
+    assert "pairwise acc." in r.output and "PGR" in r.output
+    s = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert s["metric"] == "pairwise_accuracy" and s["methods"]["xent"]["score"]["mean"] is not None

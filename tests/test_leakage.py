@@ -6,11 +6,12 @@ import dataclasses
 import numpy as np
 import pytest
 
+from superalign.config import ExperimentConfig, SplitSizes
 from superalign.data import get_task, make_splits
 from superalign.w2s import ModelFactory, run_seed
 from superalign.w2s.methods import method_names
 
-from .conftest import require_assets
+from .conftest import require_assets, shared_data_dir
 
 
 def _poisoned(splits):
@@ -51,6 +52,28 @@ def test_poisoned_w2s_labels_do_not_reach_a_bootstrapping_chain(small_cfg, store
     clean = run_seed(cfg, splits, 0, store, weak, strong, rungs=rungs)
     dirty = run_seed(cfg, _poisoned(splits), 0, type(store)(tmp_path / "other"), weak, strong, rungs=rungs)
     _assert_only_ceiling_changes(clean, dirty, ["weak", "rung:static", *cfg.methods])
+
+
+@pytest.mark.parametrize(
+    "task, weak, strong, methods",
+    [
+        ("preference", "tfidf", "static", ["xent", "logconf"]),  # pair inputs: Bradley-Terry heads
+        ("toxicity", "profanity_check", "tfidf", ["xent"]),  # an off-the-shelf weak supervisor
+    ],
+)
+def test_poisoning_on_alignment_tasks(task, weak, strong, methods, store, tmp_path):
+    data_dir = shared_data_dir()
+    if data_dir is None:
+        pytest.skip("shared real data not found (set SUPERALIGN_DATA or place it at <repo>/../shared/data)")
+    if "static" in (weak, strong):
+        require_assets("static")
+    sizes = SplitSizes(train_gt=150, train_w2s=200, val=10, test=150)
+    cfg = ExperimentConfig(task=task, task_args={"data_dir": str(data_dir)}, weak=weak, strong=strong, methods=methods, seeds=[0], sizes=sizes)
+    splits = make_splits(get_task(task, data_dir=str(data_dir)).load(), sizes.model_dump(), seed=0)
+    weak, strong = ModelFactory(cfg.weak, cfg), ModelFactory(cfg.strong, cfg)
+    clean = run_seed(cfg, splits, 0, store, weak, strong)
+    dirty = run_seed(cfg, _poisoned(splits), 0, type(store)(tmp_path / "other"), weak, strong)
+    _assert_only_ceiling_changes(clean, dirty, ["weak", *cfg.methods])
 
 
 @pytest.mark.parametrize("split", ["train_w2s", "test"])

@@ -77,3 +77,35 @@ def test_paired_pgr_difference_is_tighter_than_unpaired(rng):
     assert d.ci[0] > 0  # paired: clearly positive, although the two PGR CIs overlap
     assert a.pgr("better").ci[0] < a.pgr("m").ci[1]
     assert a.pgr_diff("m", "m").ci == (0.0, 0.0)
+
+
+def test_balanced_accuracy_hand_value():
+    from superalign.metrics import balanced_accuracy
+
+    # class 1: 2 of 3 right; class 0: 1 of 2 right -> (2/3 + 1/2) / 2; plain accuracy 3/5
+    probs = np.array([[0.2, 0.8], [0.2, 0.8], [0.6, 0.4], [0.7, 0.3], [0.2, 0.8]])
+    y = np.array([1, 1, 1, 0, 0])
+    assert balanced_accuracy(probs, y) == pytest.approx((2 / 3 + 0.5) / 2)
+    assert evaluate(probs, y)["bal_acc"] == pytest.approx(balanced_accuracy(probs, y))
+
+
+def test_pgr_on_balanced_accuracy(rng):
+    """An always-positive weak model on 80/20 data scores 0.8 accuracy but 0.5 balanced accuracy."""
+    n = 1000
+    y = (np.arange(n) < 800).astype(np.int64)
+    weak = y == 1  # predicts 1 everywhere: right on every positive, wrong on every negative
+    ceiling = np.ones(n, bool)
+    ceiling[rng.permutation(n)[:100]] = False  # 90% right, spread over both classes
+    student = np.where(y == 1, True, rng.random(n) < 0.5)  # half the negatives right
+    correct = {"weak": [weak], "ceiling": [ceiling], "m": [student]}
+    bal = PGRAnalysis(correct, n_boot=200, labels=[y], metric="balanced_accuracy")
+    assert bal.score("weak").mean == pytest.approx(0.5)
+    c = bal.score("ceiling").mean
+    s = bal.score("m").mean
+    assert bal.pgr("m").mean == pytest.approx((s - 0.5) / (c - 0.5))
+    lo, hi = bal.pgr("m").ci
+    assert lo <= bal.pgr("m").mean <= hi
+    plain = PGRAnalysis(correct, n_boot=200)
+    assert plain.score("weak").mean == pytest.approx(0.8)
+    with pytest.raises(ValueError, match="needs the test labels"):
+        PGRAnalysis(correct, metric="balanced_accuracy")

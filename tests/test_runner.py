@@ -1,11 +1,13 @@
 import json
 from pathlib import Path
 
+import pytest
+
 from superalign.config import ExperimentConfig
 from superalign.store import Store
 from superalign.w2s import run_experiment
 
-from .conftest import SMALL, require_assets
+from .conftest import SMALL, require_assets, shared_data_dir
 
 
 def test_same_seed_same_summary(small_cfg, tmp_path):
@@ -82,3 +84,25 @@ def test_cached_rerun_never_imports_torch(small_cfg, store, tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=Path(__file__).parents[1])
     assert out.stdout.split() == ["0", "False"], out.stderr
+
+
+def test_primary_metric_threads_through_summary_and_pgr(store):
+    """toxicity's primary metric is balanced accuracy: scores and PGR use it, acc stays plain accuracy."""
+    data_dir = shared_data_dir()
+    if data_dir is None:
+        pytest.skip("shared real data not found (set SUPERALIGN_DATA or place it at <repo>/../shared/data)")
+    sizes = SMALL.model_copy(update={"train_gt": 200, "train_w2s": 400, "test": 400})
+    cfg = ExperimentConfig(task="toxicity", task_args={"data_dir": str(data_dir)}, weak="profanity_check", strong="tfidf",
+                           methods=["xent"], seeds=[0], sizes=sizes, n_bootstrap=100)
+    res = run_experiment(cfg, store)
+    s = res.summary
+    assert s["metric"] == "balanced_accuracy"
+    rows = {r["role"]: r for r in res.rows}
+    assert s["weak_acc"]["mean"] == rows["weak"]["acc"] and s["weak_score"]["mean"] == rows["weak"]["bal_acc"]
+    assert s["weak_score"]["mean"] != s["weak_acc"]["mean"]  # 83% toxic: the two metrics differ
+    w, c, m = s["weak_score"]["mean"], s["ceiling_score"]["mean"], s["methods"]["xent"]["score"]["mean"]
+    pgr = s["methods"]["xent"]["pgr"]
+    if pgr["mean"] is not None:
+        assert pgr["mean"] == pytest.approx((m - w) / (c - w))
+    else:  # the pretrained scorer saw this data in its own training: weak >= ceiling is expected
+        assert "gap" in pgr["reason"] and s["gap"]["mean"] == pytest.approx(c - w)

@@ -1,13 +1,27 @@
 """Tasks: the registry, splits, and the built-in loaders (importing a loader registers it)."""
 
-from . import sentiment  # noqa: F401  (registers "sentiment")
-from .base import SPLITS, Dataset, Splits, Task, binarize_labels, fingerprint, get_task, make_splits, register_task, task_names
+from . import chess, classic, ethics, legal, preference, safety, sentiment, toxicity  # noqa: F401  (register tasks)
+from .base import (
+    SPLITS,
+    Dataset,
+    Input,
+    Splits,
+    Task,
+    binarize_labels,
+    fingerprint,
+    get_task,
+    make_splits,
+    register_task,
+    task_metric,
+    task_names,
+)
 from .files import FileTask
 
 __all__ = [
     "SPLITS",
     "Dataset",
     "FileTask",
+    "Input",
     "Splits",
     "Task",
     "binarize_labels",
@@ -15,5 +29,6 @@ __all__ = [
     "get_task",
     "make_splits",
     "register_task",
+    "task_metric",
     "task_names",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, Union, runtime_checkable
 
 import numpy as np
 
@@ -14,11 +14,18 @@ from ..errors import ConfigError, DataError
 SPLITS = ("train_gt", "train_w2s", "val", "test")
 
 
+Input = Union[str, tuple[str, str]]  # a text, or a pair (A, B) of texts for preference tasks
+
+
 @dataclass(frozen=True)
 class Dataset:
-    """A whole labelled dataset: inputs and integer labels in {0, 1}."""
+    """A whole labelled dataset: inputs and integer labels in {0, 1}.
 
-    texts: list[str]
+    An input is a text, or for preference tasks a pair ``(A, B)`` of texts with label 1 when A
+    is preferred.
+    """
+
+    texts: list[Input]
     labels: np.ndarray
 
     def __post_init__(self) -> None:
@@ -54,7 +61,12 @@ class Splits:
 
 @runtime_checkable
 class Task(Protocol):
-    """A registered dataset loader. `load()` returns the full labelled dataset."""
+    """A registered dataset loader. `load()` returns the full labelled dataset.
+
+    Optional attributes: ``metric`` (the primary metric PGR is computed on, a name in
+    ``superalign.metrics.METRICS``; default accuracy, see `task_metric`) and ``location``
+    (where the data is read from, for listings).
+    """
 
     name: str
     kind: Literal["classification", "preference"]
@@ -74,6 +86,11 @@ def register_task(name: str) -> Callable[[Callable[..., Task]], Callable[..., Ta
         return factory
 
     return deco
+
+
+def task_metric(task: Task) -> str:
+    """The task's primary metric name (``accuracy`` unless the task sets ``metric``)."""
+    return getattr(task, "metric", "accuracy")
 
 
 def task_names() -> list[str]:

@@ -38,6 +38,12 @@ class SentimentTask:
     kind: str = "classification"
     description: str = "human-rated movie-review sentences (VADER, Hutto & Gilbert 2014), label = sign of mean rating"
 
+    @property
+    def location(self) -> str:
+        """Where `load` reads from (for `superalign tasks`)."""
+        folder = Path(self.path) if self.path else assets.get("vader").path
+        return str(folder / _SOURCES.get(self.source, "?"))
+
     def load(self) -> Dataset:
         if self.source not in _SOURCES:
             raise ConfigError(f"unknown sentiment source {self.source!r}; choose from {', '.join(_SOURCES)}")

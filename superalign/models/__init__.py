@@ -1,8 +1,8 @@
 """Models: encoders, classifiers and the named ladder."""
 
-from .classifiers import Classifier, ProbeClassifier, ProbeConfig, TfidfClassifier
+from .classifiers import Classifier, ProbeClassifier, ProbeConfig, ProfanityCheckClassifier, TfidfClassifier, split_pairs
 from .encoders import CachedEncoder, Encoder, SentenceTransformerEncoder, StaticEncoder
-from .ladder import MODELS, build_classifier, encoder_for, model_key
+from .ladder import MODELS, build_classifier, classifier_builder, encoder_for, model_key
 
 __all__ = [
     "MODELS",
@@ -11,10 +11,13 @@ __all__ = [
     "Encoder",
     "ProbeClassifier",
     "ProbeConfig",
+    "ProfanityCheckClassifier",
     "SentenceTransformerEncoder",
     "StaticEncoder",
     "TfidfClassifier",
     "build_classifier",
+    "classifier_builder",
     "encoder_for",
     "model_key",
+    "split_pairs",
 ]

@@ -1,8 +1,16 @@
-"""Classifiers: `fit(texts, soft_labels, loss)` and `predict_proba(texts)`.
+"""Classifiers: `fit(inputs, soft_labels, loss)` and `predict_proba(inputs)`.
 
 - `ProbeClassifier`: a torch linear (or MLP) head on a frozen, cached encoder, trained with any
   registered loss.
 - `TfidfClassifier`: scikit-learn TF-IDF + logistic regression, the classic weakest rung.
+- `ProfanityCheckClassifier`: the pretrained `alt-profanity-check` scorer, an off-the-shelf
+  weak supervisor that nobody trains in the run.
+
+Inputs are texts, or pairs ``(A, B)`` of texts (preference tasks, label 1 = A preferred). On
+pairs the trainable classifiers learn a scalar reward r(x) and output the logits
+``[0, r(A) - r(B)]``, so that softmax gives P(A > B) = sigmoid(r(A) - r(B)) (Bradley & Terry
+1952; the reward-model loss of Christiano et al. 2017 and Ouyang et al. 2022) and every 2-class
+loss applies unchanged.
 """
 
 from __future__ import annotations
@@ -14,30 +22,10 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..errors import ConfigError
+from ..errors import ConfigError, ModelError
 from .encoders import Encoder
 
 LossFn = Callable  # (logits, targets, step_frac) -> scalar tensor, see superalign.losses
-
-
-@runtime_checkable
-class Classifier(Protocol):
-    key: str
-
-    def fit(self, texts: Sequence[str], soft_labels: np.ndarray, loss: LossFn, loss_name: str = "xent") -> Classifier: ...
-
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray: ...
-
-
-class ProbeConfig(BaseModel):
-    """Training settings of a probe head on frozen features."""
-
-    model_config = ConfigDict(extra="forbid")
-    epochs: int = Field(30, ge=1)
-    batch_size: int = Field(64, ge=1)
-    lr: float = Field(1e-3, gt=0)
-    weight_decay: float = Field(1e-2, ge=0)
-    hidden: int = Field(0, ge=0, description="0 = linear probe; >0 = one hidden layer of this width")
 
 
 @contextmanager
@@ -55,10 +43,44 @@ def _one_thread() -> Iterator[None]:
         torch.set_num_threads(n)
 
 
+def split_pairs(inputs: Sequence) -> tuple[list[str], list[str]] | None:
+    """``(A texts, B texts)`` when the inputs are pairs, None when they are texts; mixing is an error."""
+    is_pair = [isinstance(x, (tuple, list)) for x in inputs]
+    if not any(is_pair):
+        return None
+    if not all(is_pair) or any(len(x) != 2 for x in inputs):
+        raise ConfigError("inputs must be all texts or all (A, B) pairs of texts")
+    return [str(a) for a, _ in inputs], [str(b) for _, b in inputs]
+
+
+@runtime_checkable
+class Classifier(Protocol):
+    """Fits soft labels (n, k) on inputs (texts, or (A, B) pairs) and predicts (n, k) probabilities."""
+
+    key: str
+
+    def fit(self, texts: Sequence, soft_labels: np.ndarray, loss: LossFn, loss_name: str = "xent") -> Classifier: ...
+
+    def predict_proba(self, texts: Sequence) -> np.ndarray: ...
+
+
+class ProbeConfig(BaseModel):
+    """Training settings of a probe head on frozen features."""
+
+    model_config = ConfigDict(extra="forbid")
+    epochs: int = Field(30, ge=1)
+    batch_size: int = Field(64, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(1e-2, ge=0)
+    hidden: int = Field(0, ge=0, description="0 = linear probe; >0 = one hidden layer of this width")
+
+
 class ProbeClassifier:
     """A head on frozen features, trained by minibatch AdamW on soft labels.
 
     Features are standardised with statistics of the training inputs (no labels involved).
+    On pair inputs both texts go through the (cached) encoder, and the head is a scalar
+    reward r(x) shared by the two sides (`heads.PairwiseHead`).
     """
 
     def __init__(self, encoder: Encoder, config: ProbeConfig | None = None, seed: int = 0):
@@ -67,49 +89,67 @@ class ProbeClassifier:
         self.seed = seed
         self.key = f"probe({encoder.key})"
         self._head = None
+        self._pairs = False
 
-    def _features(self, texts: Sequence[str]) -> np.ndarray:
-        x = self.encoder.encode(texts)
+    def _encode(self, inputs: Sequence) -> np.ndarray:
+        """(n, d) features of texts, or (n, 2, d) of pairs (one batched encoder call either way)."""
+        pairs = split_pairs(inputs)
+        if pairs is None:
+            return self.encoder.encode(list(inputs))
+        a, b = pairs
+        x = self.encoder.encode(a + b)
+        return np.stack([x[: len(a)], x[len(a) :]], axis=1)
+
+    def _features(self, inputs: Sequence) -> np.ndarray:
+        x = self._encode(inputs)
+        if (x.ndim == 3) != self._pairs:
+            raise ConfigError(f"this probe was trained on {'pairs' if self._pairs else 'texts'}; got {'pairs' if x.ndim == 3 else 'texts'}")
         return (x - self._mu) / self._sd
 
-    def fit(self, texts: Sequence[str], soft_labels: np.ndarray, loss: LossFn, loss_name: str = "xent") -> ProbeClassifier:
-        raw = self.encoder.encode(texts)
-        with _one_thread():
-            return self._fit(raw, soft_labels, loss)
-
-    def _fit(self, raw: np.ndarray, soft_labels: np.ndarray, loss: LossFn) -> ProbeClassifier:
+    def fit(self, texts: Sequence, soft_labels: np.ndarray, loss: LossFn, loss_name: str = "xent") -> ProbeClassifier:
         import torch
 
-        self._mu, self._sd = raw.mean(0), raw.std(0) + 1e-6
+        raw = self._encode(texts)
+        self._pairs = raw.ndim == 3
+        flat = raw.reshape(-1, raw.shape[-1])
+        self._mu, self._sd = flat.mean(0), flat.std(0) + 1e-6
         cfg = self.config
         g = torch.Generator().manual_seed(self.seed)
         torch.manual_seed(self.seed)
         x = torch.from_numpy((raw - self._mu) / self._sd)
         y = torch.as_tensor(soft_labels, dtype=torch.float32)
-        d, k = x.shape[1], y.shape[1]
+        d, k = x.shape[-1], y.shape[1]
+        if self._pairs and k != 2:
+            raise ConfigError(f"pair inputs need 2-class targets (A preferred or not), got {k} classes")
+        out_dim = 1 if self._pairs else k
         head = (
-            torch.nn.Linear(d, k)
+            torch.nn.Linear(d, out_dim)
             if cfg.hidden == 0
-            else torch.nn.Sequential(torch.nn.Linear(d, cfg.hidden), torch.nn.GELU(), torch.nn.Linear(cfg.hidden, k))
+            else torch.nn.Sequential(torch.nn.Linear(d, cfg.hidden), torch.nn.GELU(), torch.nn.Linear(cfg.hidden, out_dim))
         )
+        if self._pairs:
+            from .heads import PairwiseHead  # torch, imported only when a model is trained
+
+            head = PairwiseHead(head)
         opt = torch.optim.AdamW(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         n = len(x)
         steps_per_epoch = max(1, -(-n // cfg.batch_size))
         total = cfg.epochs * steps_per_epoch
         step = 0
-        for _ in range(cfg.epochs):
-            perm = torch.randperm(n, generator=g)
-            for i in range(0, n, cfg.batch_size):
-                idx = perm[i : i + cfg.batch_size]
-                out = loss(head(x[idx]), y[idx], step / total)
-                opt.zero_grad()
-                out.backward()
-                opt.step()
-                step += 1
+        with _one_thread():
+            for _ in range(cfg.epochs):
+                perm = torch.randperm(n, generator=g)
+                for i in range(0, n, cfg.batch_size):
+                    idx = perm[i : i + cfg.batch_size]
+                    out = loss(head(x[idx]), y[idx], step / total)
+                    opt.zero_grad()
+                    out.backward()
+                    opt.step()
+                    step += 1
         self._head = head.eval()
         return self
 
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+    def predict_proba(self, texts: Sequence) -> np.ndarray:
         import torch
 
         if self._head is None:
@@ -125,6 +165,8 @@ class TfidfClassifier:
 
     Weighting each example once per class by its soft label minimises exactly the soft
     cross-entropy, so `xent` and `hard` are supported; other losses need a torch head.
+    On pairs it is a linear Bradley-Terry reward model: P(A > B) = sigmoid(w . (phi(A) - phi(B)))
+    with phi the TF-IDF vector (logistic regression on differences, no intercept).
     """
 
     key = "tfidf"
@@ -132,8 +174,20 @@ class TfidfClassifier:
     def __init__(self, seed: int = 0, max_features: int = 50000, C: float = 1.0):
         self.seed, self.max_features, self.C = seed, max_features, C
         self._vec = self._lr = None
+        self._pairs = False
 
-    def fit(self, texts: Sequence[str], soft_labels: np.ndarray, loss: LossFn, loss_name: str = "xent") -> TfidfClassifier:
+    def _design(self, inputs: Sequence, fit: bool = False):
+        pairs = split_pairs(inputs)
+        if fit:
+            self._pairs = pairs is not None
+            self._vec.fit([t for side in pairs for t in side] if pairs else list(inputs))
+        elif (pairs is not None) != self._pairs:
+            raise ConfigError(f"this tfidf model was trained on {'pairs' if self._pairs else 'texts'}")
+        if pairs is None:
+            return self._vec.transform(list(inputs))
+        return self._vec.transform(pairs[0]) - self._vec.transform(pairs[1])
+
+    def fit(self, texts: Sequence, soft_labels: np.ndarray, loss: LossFn, loss_name: str = "xent") -> TfidfClassifier:
         import scipy.sparse as sp
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
@@ -145,14 +199,47 @@ class TfidfClassifier:
             y = np.eye(y.shape[1])[y.argmax(1)]
         k = y.shape[1]
         self._vec = TfidfVectorizer(ngram_range=(1, 2), max_features=self.max_features, sublinear_tf=True)
-        x = self._vec.fit_transform(list(texts))
+        x = self._design(texts, fit=True)
         weights = y.T.reshape(-1)  # class 0 copies first, then class 1 copies
         keep = weights > 0
-        self._lr = LogisticRegression(C=self.C, max_iter=1000, random_state=self.seed)
+        self._lr = LogisticRegression(C=self.C, max_iter=1000, random_state=self.seed, fit_intercept=not self._pairs)
         self._lr.fit(sp.vstack([x] * k)[keep], np.repeat(np.arange(k), len(texts))[keep], sample_weight=weights[keep])
         return self
 
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+    def predict_proba(self, texts: Sequence) -> np.ndarray:
         if self._lr is None:
             raise RuntimeError("predict_proba called before fit")
-        return self._lr.predict_proba(self._vec.transform(list(texts)))
+        return self._lr.predict_proba(self._design(texts))
+
+
+class ProfanityCheckClassifier:
+    """The pretrained offensive-language scorer of ``alt-profanity-check`` (a TF-IDF + linear SVM
+    trained by its authors on tweets and Wikipedia comments, including the Davidson et al. data),
+    as an off-the-shelf weak supervisor: P(class 1) = ``predict_prob(text)``.
+
+    ``fit`` does nothing: the model is used as shipped, and never sees ``train_gt``. Class 1 must
+    mean "offensive" for its scores to make sense (e.g. ``toxicity``). Texts only, not pairs.
+    """
+
+    def __init__(self, seed: int = 0):
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            self.key = f"profanity_check@{version('alt-profanity-check')}"
+        except PackageNotFoundError:
+            raise ModelError("profanity_check needs the package: pip install alt-profanity-check==1.9.1") from None
+
+    def fit(self, texts: Sequence, soft_labels: np.ndarray, loss: LossFn, loss_name: str = "xent") -> ProfanityCheckClassifier:
+        self._check(texts)
+        return self  # pretrained: nothing to fit
+
+    def _check(self, texts: Sequence) -> None:
+        if split_pairs(texts) is not None:
+            raise ConfigError("profanity_check scores single texts; this task has (A, B) pair inputs")
+
+    def predict_proba(self, texts: Sequence) -> np.ndarray:
+        from profanity_check import predict_prob
+
+        self._check(texts)
+        p = np.asarray(predict_prob(list(texts)), dtype=np.float64) if len(texts) else np.zeros(0)
+        return np.stack([1.0 - p, p], axis=1)

@@ -5,6 +5,7 @@ Models load lazily: a run whose features are all cached never imports the model'
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -65,13 +66,20 @@ class StaticEncoder:
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         if self._model is None:
-            from model2vec import StaticModel
-
-            try:
-                self._model = StaticModel.from_pretrained(self.source)
-            except (OSError, ValueError, FileNotFoundError) as e:
-                raise ModelError(f"cannot load static model {self.source!r}: {str(e).splitlines()[0]}") from None
+            self._model = _load_static(self.source)
         return np.asarray(self._model.encode(list(texts)), dtype=np.float32)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_static(source: str):
+    """One load per process and folder: model2vec's loader takes seconds (tokenizer copies),
+    far longer than encoding a batch, and every `encoder_for` call builds a new encoder."""
+    from model2vec import StaticModel
+
+    try:
+        return StaticModel.from_pretrained(source)
+    except (OSError, ValueError, FileNotFoundError) as e:
+        raise ModelError(f"cannot load static model {source!r}: {str(e).splitlines()[0]}") from None
 
 
 def _text_hash(text: str) -> bytes:

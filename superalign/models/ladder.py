@@ -2,6 +2,8 @@
 
 Built in, weakest to strongest: ``tfidf`` (trained from scratch), ``static`` (64-d static
 embeddings), ``minilm`` (all-MiniLM-L6-v2), ``mpnet`` (all-mpnet-base-v2, ``assets fetch --large``).
+Off the ladder: ``profanity_check``, a pretrained offensive-language scorer used as shipped
+(a weak supervisor nobody trains in the run; text tasks only).
 Any other model argument is a local folder (sentence-transformers, plain transformers, or
 model2vec format) or a Hugging Face hub id, probed with a head like the built-in encoders.
 """
@@ -17,7 +19,7 @@ from pathlib import Path
 
 from .. import assets
 from ..errors import ModelError
-from .classifiers import Classifier, ProbeClassifier, ProbeConfig, TfidfClassifier
+from .classifiers import Classifier, ProbeClassifier, ProbeConfig, ProfanityCheckClassifier, TfidfClassifier
 from .encoders import CachedEncoder, Encoder, SentenceTransformerEncoder, StaticEncoder
 
 
@@ -27,6 +29,7 @@ class ModelSpec:
     description: str
     rank: int  # position on the ladder, weakest first
     encoder: Callable[[], Encoder] | None  # None: not a frozen-encoder model
+    classifier: Callable[[int], Classifier] | None = None  # seed -> classifier, for models without an encoder
 
 
 def _asset_encoder(asset: str, cls: type) -> Callable[[], Encoder]:
@@ -40,7 +43,14 @@ def _asset_encoder(asset: str, cls: type) -> Callable[[], Encoder]:
 MODELS: dict[str, ModelSpec] = {
     m.name: m
     for m in [
-        ModelSpec("tfidf", "TF-IDF word 1-2 grams + logistic regression (scikit-learn)", 0, None),
+        ModelSpec("tfidf", "TF-IDF word 1-2 grams + logistic regression (scikit-learn)", 0, None, lambda seed: TfidfClassifier(seed=seed)),
+        ModelSpec(
+            "profanity_check",
+            "pretrained offensive-language scorer (alt-profanity-check), used as shipped: fit does nothing",
+            0,
+            None,
+            lambda seed: ProfanityCheckClassifier(seed=seed),
+        ),
         ModelSpec("static", "tokenlearn static embeddings, 64-d (model2vec)", 1, _asset_encoder("static", StaticEncoder)),
         ModelSpec("minilm", "all-MiniLM-L6-v2, 22.7M params, 384-d (sentence-transformers)", 2, _asset_encoder("minilm", SentenceTransformerEncoder)),
         ModelSpec("mpnet", "all-mpnet-base-v2, 110M params, 768-d (sentence-transformers; fetch --large)", 3, _asset_encoder("mpnet", SentenceTransformerEncoder)),
@@ -89,13 +99,21 @@ def encoder_for(spec: str) -> Encoder:
     raise ModelError(f"unknown model {spec!r}: not one of {', '.join(MODELS)}, a local folder, or a hub id (org/name)")
 
 
+def classifier_builder(spec: str) -> Callable[[int], Classifier] | None:
+    """seed -> classifier for the ladder models without a frozen encoder (tfidf, profanity_check)."""
+    m = MODELS.get(spec)
+    return m.classifier if m is not None and m.encoder is None else None
+
+
 def build_classifier(spec: str, seed: int, probe: ProbeConfig, cache_dir: Path) -> Classifier:
     """A fresh classifier for `spec`; frozen encoders are wrapped in the disk feature cache."""
-    if spec == "tfidf":
-        return TfidfClassifier(seed=seed)
+    build = classifier_builder(spec)
+    if build is not None:
+        return build(seed)
     return ProbeClassifier(CachedEncoder(encoder_for(spec), cache_dir), probe, seed=seed)
 
 
 def model_key(spec: str) -> str:
     """A stable identity of the model's weights, for cache keys."""
-    return "tfidf" if spec == "tfidf" else encoder_for(spec).key
+    build = classifier_builder(spec)
+    return build(0).key if build is not None else encoder_for(spec).key

@@ -22,10 +22,10 @@ import numpy as np
 
 from .. import assets
 from ..config import ExperimentConfig
-from ..data import Splits, fingerprint, get_task, make_splits
+from ..data import Splits, fingerprint, get_task, make_splits, task_metric
 from ..metrics import PGRAnalysis, evaluate
-from ..models import CachedEncoder, Classifier, ProbeClassifier, TfidfClassifier, encoder_for
 from ..errors import ConfigError
+from ..models import CachedEncoder, Classifier, ProbeClassifier, classifier_builder, encoder_for
 from ..store import Store, atomic_write_json
 from .chain import relabel_out_of_fold
 from .methods import MethodContext, Supervisor, check_method, get_method
@@ -42,12 +42,13 @@ class ModelFactory:
 
     def __init__(self, spec: str, cfg: ExperimentConfig):
         self.spec, self.cfg = spec, cfg
-        self.encoder = None if spec == "tfidf" else CachedEncoder(encoder_for(spec), assets.home() / "features")
-        self.key = "tfidf" if self.encoder is None else self.encoder.key
+        self._build = classifier_builder(spec)  # models without a frozen encoder (tfidf, profanity_check)
+        self.encoder = None if self._build is not None else CachedEncoder(encoder_for(spec), assets.home() / "features")
+        self.key = self._build(0).key if self._build is not None else self.encoder.key
 
     def __call__(self, seed: int) -> Classifier:
-        if self.encoder is None:
-            return TfidfClassifier(seed=seed)
+        if self._build is not None:
+            return self._build(seed)
         return ProbeClassifier(self.encoder, self.cfg.probe, seed=seed)
 
 
@@ -159,34 +160,43 @@ def run_seed(
     return SeedRun(out, keys, seconds)
 
 
-def summarize(cfg: ExperimentConfig, tests: list[np.ndarray], probs: list[dict[str, np.ndarray]]) -> dict[str, Any]:
-    """The summary: accuracies and PGR with bootstrap CIs over seeds x test resamples."""
+def summarize(
+    cfg: ExperimentConfig, tests: list[np.ndarray], probs: list[dict[str, np.ndarray]], metric: str = "accuracy"
+) -> dict[str, Any]:
+    """The summary: accuracies, the task's primary metric (``score``) and PGR on it, with
+    bootstrap CIs over seeds x test resamples. For accuracy tasks ``score`` equals ``acc``."""
     correct = {name: [p[name].argmax(-1) == y for p, y in zip(probs, tests)] for name in probs[0]}
-    pgr = PGRAnalysis(correct, n_boot=cfg.n_bootstrap, min_gap=cfg.min_gap, seed=cfg.data_seed)
+    boot = dict(n_boot=cfg.n_bootstrap, min_gap=cfg.min_gap, seed=cfg.data_seed, labels=tests)
+    acc = PGRAnalysis(correct, **boot)
+    primary = acc if metric == "accuracy" else PGRAnalysis(correct, metric=metric, **boot)
     methods = {}
     for m in cfg.methods:
         methods[m] = {
-            "acc": pgr.acc(m).to_dict(),
-            "pgr": pgr.pgr(m).to_dict(),
+            "acc": acc.acc(m).to_dict(),
+            "score": primary.score(m).to_dict(),
+            "pgr": primary.pgr(m).to_dict(),
             "agreement": float(np.mean([(p[m].argmax(-1) == p["weak"].argmax(-1)).mean() for p in probs])),
         }
         if "xent" in cfg.methods and m != "xent":  # paired over the same bootstrap draws: tighter than two CIs
-            methods[m]["pgr_vs_xent"] = pgr.pgr_diff(m, "xent").to_dict()
+            methods[m]["pgr_vs_xent"] = primary.pgr_diff(m, "xent").to_dict()
     summary = {
         "task": cfg.task,
         "weak": cfg.weak,
         "strong": cfg.strong,
         "seeds": list(cfg.seeds),
-        "weak_acc": pgr.acc("weak").to_dict(),
-        "ceiling_acc": pgr.acc("ceiling").to_dict(),
-        "gap": pgr.gap().to_dict(),
+        "metric": metric,
+        "weak_acc": acc.acc("weak").to_dict(),
+        "ceiling_acc": acc.acc("ceiling").to_dict(),
+        "weak_score": primary.score("weak").to_dict(),
+        "ceiling_score": primary.score("ceiling").to_dict(),
+        "gap": primary.gap().to_dict(),
         "methods": methods,
         "config_hash": cfg.hash(),
     }
     if cfg.chain:  # intermediate rungs, scored like students against the weak floor and last ceiling
         summary["chain"] = list(cfg.chain)
         summary["rungs"] = {
-            r: {"acc": pgr.acc(f"rung:{r}").to_dict(), "pgr": pgr.pgr(f"rung:{r}").to_dict()} for r in cfg.chain[1:-1]
+            r: {"acc": acc.acc(f"rung:{r}").to_dict(), "score": primary.score(f"rung:{r}").to_dict(), "pgr": primary.pgr(f"rung:{r}").to_dict()} for r in cfg.chain[1:-1]
         }
     return summary
 
@@ -197,7 +207,8 @@ def run_experiment(cfg: ExperimentConfig, store: Store | None = None, progress: 
     chash = cfg.hash()
     store.before_compute = lambda: check_methods(cfg)
     atomic_write_json(store.run_dir(chash) / "config.json", cfg.model_dump(mode="json"))
-    data = get_task(cfg.task, **cfg.task_args).load()
+    task = get_task(cfg.task, **cfg.task_args)
+    data = task.load()
     weak, strong = ModelFactory(cfg.weak, cfg), ModelFactory(cfg.strong, cfg)
     rungs = [ModelFactory(spec, cfg) for spec in cfg.chain[1:-1]]
     before = len(store.computed)
@@ -219,7 +230,7 @@ def run_experiment(cfg: ExperimentConfig, store: Store | None = None, progress: 
                     "seconds": run.seconds.get(name, 0.0),  # compute time in this call (not stored in the table)
                 })
     store.record(rows)
-    summary = summarize(cfg, tests, probs)
+    summary = summarize(cfg, tests, probs, metric=task_metric(task))
     atomic_write_json(store.run_dir(chash) / "summary.json", summary)
     return ExperimentResult(cfg, summary, rows, store.computed[before:])
 
