@@ -1,14 +1,18 @@
-"""Models: encoders, classifiers and the named ladder."""
+"""Models: encoders, classifiers and the named ladder.
 
-from .classifiers import Classifier, ProbeClassifier, ProbeConfig, TfidfClassifier
+`FinetuneClassifier` lives in ``models.finetune`` (importing it imports torch).
+"""
+
+from .classifiers import Classifier, FinetuneConfig, ProbeClassifier, ProbeConfig, TfidfClassifier
 from .encoders import CachedEncoder, Encoder, SentenceTransformerEncoder, StaticEncoder
-from .ladder import MODELS, build_classifier, encoder_for, model_key
+from .ladder import MODELS, build_classifier, encoder_for, hf_source, model_key
 
 __all__ = [
     "MODELS",
     "CachedEncoder",
     "Classifier",
     "Encoder",
+    "FinetuneConfig",
     "ProbeClassifier",
     "ProbeConfig",
     "SentenceTransformerEncoder",
@@ -16,5 +20,6 @@ __all__ = [
     "TfidfClassifier",
     "build_classifier",
     "encoder_for",
+    "hf_source",
     "model_key",
 ]
