@@ -164,6 +164,7 @@ class FinetuneClassifier:
 
         stopper = EarlyStopping(cfg.patience)
         step = n_examples = n_tokens = n_padded = 0
+        eval_seconds = 0.0
         run_loss, run_n = torch.zeros((), device=self.device), 0
         t0 = time.perf_counter()
         for _epoch in range(cfg.epochs):
@@ -192,7 +193,9 @@ class FinetuneClassifier:
                 opt.zero_grad(set_to_none=True)
                 step += 1
                 if val_data is not None and (step % eval_every == 0 or step == total):
+                    te = time.perf_counter()
                     acc, vloss = self._evaluate(*val_data)
+                    eval_seconds += time.perf_counter() - te
                     self.history.append({"step": step, "train_loss": float(run_loss) / run_n, "val_acc": acc, "val_loss": vloss})
                     run_loss, run_n = torch.zeros((), device=self.device), 0
                     stopper.update(step, acc, vloss, params)
@@ -203,7 +206,7 @@ class FinetuneClassifier:
         elapsed = time.perf_counter() - t0
         stopper.restore(step, params)
         self.stats = {
-            "steps": step, "total_steps": total, "train_seconds": elapsed, "train_examples": n_examples,
+            "steps": step, "total_steps": total, "train_seconds": elapsed, "eval_seconds": eval_seconds, "train_examples": n_examples,
             "train_tokens": n_tokens, "padded_tokens": n_padded, "stopped_early": step < total, "best_step": stopper.best_step,
         }
         model.eval()
