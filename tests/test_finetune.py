@@ -78,6 +78,16 @@ def test_pooled_logits_do_not_depend_on_padding(tiny, arch):
             assert naive.tolist() != [len(s) - 1 for s in seqs]
 
 
+@pytest.mark.parametrize("dropout", [True, False])
+def test_dropout_switch_zeroes_every_dropout_probability(tiny, dropout):
+    _, model = load_classifier(tiny["gpt2"], FinetuneConfig(dropout=dropout), 2, seed=0)
+    torch.nn.init.normal_(model.head.weight)
+    model.train()
+    x, m = collate([[101, 2000, 2001, 2002, 102]], 0)
+    same = torch.equal(model(x, m), model(x, m))
+    assert same != dropout
+
+
 def test_causal_detection():
     from transformers import BertConfig, GPT2Config, LlamaConfig, MPNetConfig
 
@@ -151,12 +161,22 @@ def test_every_step_passes_step_frac_to_the_loss(tiny):
 
 def test_grad_accumulation_and_checkpointing_do_not_change_training(tiny):
     texts, y = keyword_data(48, seed=0)
-    preds = []
+    preds, clfs = [], []
     for accum, ckpt in [(1, False), (4, False), (1, True)]:
         cfg = FinetuneConfig(**{**FAST, "epochs": 1}, grad_accum=accum, gradient_checkpointing=ckpt, early_stopping=False)
-        preds.append(FinetuneClassifier(tiny["bert"], "bert", cfg).fit(texts, np.eye(2)[y], get_loss("xent")).predict_proba(texts))
+        clfs.append(FinetuneClassifier(tiny["bert"], "bert", cfg).fit(texts, np.eye(2)[y], get_loss("xent")))
+        preds.append(clfs[-1].predict_proba(texts))
     np.testing.assert_allclose(preds[1], preds[0], atol=2e-5)
     np.testing.assert_allclose(preds[2], preds[0], atol=2e-5)
+    # checkpointing really recomputes: in train mode a layer runs twice per forward + backward
+    for clf, runs in [(clfs[0], 1), (clfs[2], 2)]:
+        calls = []
+        layer = clf._model.backbone.encoder.layer[0].attention  # inside the checkpointed call
+        hook = layer.register_forward_hook(lambda *_: calls.append(1))
+        clf._model.train()
+        clf._model(*collate([[101, 2000, 102]], 0)).sum().backward()
+        hook.remove()
+        assert len(calls) == runs
 
 
 def test_early_stopping_follows_the_supervisor_val_labels_and_keeps_the_best(tiny):

@@ -72,7 +72,7 @@ class FinetuneConfig(BaseModel):
     pooling: Literal["auto", "mean", "cls", "last"] = Field(
         "auto", description="auto: mean for encoders, the last non-pad token for causal LMs"
     )
-    dropout: bool = Field(True, description="train with the model's dropout (the reference turns it off)")
+    dropout: bool = Field(True, description="train with the model's dropout probabilities (false: all zero, as in the reference)")
     group_by_length: bool = Field(True, description="length-grouped batches (dynamic padding is always on)")
     gradient_checkpointing: bool = False
     early_stopping: bool = Field(True, description="stop on the val set labelled by the supervisor; keep the best weights")

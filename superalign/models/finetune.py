@@ -146,7 +146,7 @@ class FinetuneClassifier:
             val_data = (v_ids, v_len, torch.as_tensor(np.asarray(val[1]), dtype=torch.float32))
 
         model = self._model
-        model.train(cfg.dropout)
+        model.train()  # dropout=False zeroed the dropout probabilities at load time
         params = self._trainable()
         decay = [p for p in params.values() if p.ndim >= 2]
         no_decay = [p for p in params.values() if p.ndim < 2]

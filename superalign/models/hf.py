@@ -88,7 +88,7 @@ class SequenceClassifier(nn.Module):
         params = inspect.signature(backbone.forward).parameters
         # Causal LMs get explicit positions, so a left-padded row is positioned like an unpadded one.
         # (Encoders keep their own: RoBERTa/MPNet positions start after the pad id.)
-        self._extra = {"use_cache": False} if causal and "use_cache" in params else {}
+        self._extra = {"use_cache": False} if "use_cache" in params else {}
         self._positions = causal and "position_ids" in params
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -99,6 +99,13 @@ class SequenceClassifier(nn.Module):
         pooled = self.pool(hidden, attention_mask)
         with torch.autocast(device_type=pooled.device.type, enabled=False):
             return self.head(pooled.float())
+
+
+def no_dropout(config: Any) -> dict[str, float]:
+    """Config overrides that zero every dropout probability (``hidden_dropout_prob``,
+    ``attention_dropout``, GPT-2's ``*_pdrop``, ...), so training can stay in train mode (which
+    gradient checkpointing needs) without dropout, as in the reference (Burns et al. 2023)."""
+    return {k: 0.0 for k, v in config.to_dict().items() if isinstance(v, float) and ("dropout" in k or k.endswith("pdrop"))}
 
 
 def resolve_device(spec: str) -> torch.device:
@@ -121,7 +128,7 @@ def load_classifier(source: str, cfg: FinetuneConfig, num_labels: int, seed: int
     try:
         hf_config = AutoConfig.from_pretrained(source)
         tokenizer = AutoTokenizer.from_pretrained(source)
-        backbone = AutoModel.from_pretrained(source, dtype=torch.float32)
+        backbone = AutoModel.from_pretrained(source, dtype=torch.float32, **({} if cfg.dropout else no_dropout(hf_config)))
     except (OSError, ValueError, KeyError) as e:
         raise ModelError(f"cannot load Hugging Face model {source!r}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
     causal = is_causal_lm(hf_config)
