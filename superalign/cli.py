@@ -36,6 +36,7 @@ def run(
     methods: Annotated[Optional[str], typer.Option(help="comma-separated W2S methods (losses, label interventions), e.g. xent,logconf,knn_relabel, or all")] = None,
     chain: Annotated[Optional[str], typer.Option(help="bootstrapping chain weak,...,strong, e.g. tfidf,static,minilm (sets --weak/--strong)")] = None,
     seeds: Annotated[Optional[str], typer.Option(help="comma-separated seeds, e.g. 0,1,2")] = None,
+    mode: Annotated[Optional[str], typer.Option(help="probe (head on frozen features) or finetune (full/LoRA fine-tuning of Hugging Face models)")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="dotted override, e.g. sizes.test=500 or method_params.logconf.alpha_max=0.75")] = None,
     store: Annotated[Path, typer.Option(help="results store (cache, run folders, results.sqlite)")] = Path("runs"),
     out: Annotated[Optional[Path], typer.Option(help="also write DIR/summary.json")] = None,
@@ -45,6 +46,8 @@ def run(
 
     With no options: task sentiment, weak static, strong minilm, methods xent,logconf, seeds 0,1,2.
     `superalign methods` lists the methods and their hyper-parameters.
+    --mode finetune fine-tunes the Hugging Face models (minilm, mpnet, smollm2, folders, hub ids);
+    fine-tuning settings are under finetune.* (e.g. --set finetune.lora=true --set finetune.epochs=2).
     A rerun of the same config is served from the store's cache.
     """
     from .config import load_config
@@ -52,7 +55,7 @@ def run(
     from .w2s import run_experiment
 
     overrides = list(set_ or [])
-    for key, value in [("task", task), ("weak", weak), ("strong", strong)]:
+    for key, value in [("task", task), ("weak", weak), ("strong", strong), ("mode", mode)]:
         if value is not None:
             overrides.append(f"{key}={value}")
     for key, value in [("task_args.text_col", text_col), ("task_args.label_col", label_col), ("task_args.data_dir", data_dir)]:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError
-from .models.classifiers import ProbeConfig
+from .models.classifiers import FinetuneConfig, ProbeConfig
 
 
 class SplitSizes(BaseModel):
@@ -39,6 +39,10 @@ class ExperimentConfig(BaseModel):
     data_seed: int = 0
     sizes: SplitSizes = Field(default_factory=SplitSizes)
     probe: ProbeConfig = Field(default_factory=ProbeConfig)
+    mode: Literal["probe", "finetune"] = Field(
+        "probe", description="probe: a head on frozen features; finetune: fine-tune Hugging Face models (full or LoRA)"
+    )
+    finetune: FinetuneConfig = Field(default_factory=FinetuneConfig)
     n_bootstrap: int = Field(1000, ge=10)
     min_gap: float = Field(0.02, ge=0, description="PGR is undefined below this ceiling-weak accuracy gap")
 

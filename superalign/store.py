@@ -3,6 +3,7 @@
 Layout under the store root (default ``./runs``)::
 
     cache/<stage key>.npz      predictions of one fitted model (weak, ceiling or student)
+    checkpoints/<stage key>/   weights of a fine-tuned model (safetensors) and its training history
     <config hash>/config.json  the resolved config of a run
     <config hash>/summary.json its summary
     results.sqlite             one row per (run, seed, model) with its test metrics
@@ -70,6 +71,10 @@ class Store:
 
     def run_dir(self, config_hash: str) -> Path:
         return self.root / config_hash
+
+    def checkpoint_dir(self, key: str) -> Path:
+        """Where the fitted weights of stage `key` are kept (used by fine-tuned models)."""
+        return self.root / "checkpoints" / key
 
     def stage(self, key: str, compute: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
         """Arrays of stage `key`, computed once and then read back from ``cache/<key>.npz``."""

@@ -51,3 +51,35 @@ def shared_data():
     if path is None:
         pytest.skip("shared real data not found (set SUPERALIGN_DATA or place it at <repo>/../shared/data)")
     return path
+@pytest.fixture
+def one_torch_thread():
+    """Tiny torch models on a shared 2-core box: one thread avoids OpenMP oversubscription stalls."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory):
+    """Folders of a tiny random BERT (encoder) and GPT-2 (causal LM) with MiniLM's tokenizer,
+    built offline from configs: fine-tuning tests run in about a second each."""
+    require_assets("minilm")
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertModel, GPT2Config, GPT2Model
+
+    tok = AutoTokenizer.from_pretrained(assets.require("minilm"))
+    root = tmp_path_factory.mktemp("tiny_models")
+    torch.manual_seed(0)
+    models = {
+        "bert": BertModel(BertConfig(vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                                     intermediate_size=64, max_position_embeddings=64)),
+        "gpt2": GPT2Model(GPT2Config(vocab_size=tok.vocab_size, n_embd=32, n_layer=2, n_head=2, n_positions=64,
+                                     bos_token_id=tok.cls_token_id, eos_token_id=tok.sep_token_id)),
+    }
+    for name, model in models.items():
+        model.save_pretrained(root / name)
+        tok.save_pretrained(root / name)
+    return {name: str(root / name) for name in models}

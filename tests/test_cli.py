@@ -37,6 +37,22 @@ def test_run_writes_summary(tmp_path):
     assert "PGR" in r.output and "student: logconf" in r.output
 
 
+def test_run_finetune_mode(tmp_path, tiny_models, one_torch_thread):
+    """--mode finetune fine-tunes a Hugging Face folder; its checkpoints land in the store."""
+    require_assets("vader")
+    sizes = ["--set", "sizes.train_gt=100", "--set", "sizes.train_w2s=120", "--set", "sizes.val=30", "--set", "sizes.test=100"]
+    ft = ["--set", "finetune.epochs=1", "--set", "finetune.max_length=32", "--set", "finetune.lr=0.002", "--set", "finetune.lora=true"]
+    args = ["run", "--weak", "tfidf", "--strong", tiny_models["gpt2"], "--mode", "finetune", "--seeds", "0",
+            "--set", "n_bootstrap=50", "-q", *sizes, *ft, "--store", str(tmp_path / "runs"), "--out", str(tmp_path / "out")]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 0, r.output
+    s = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert set(s["methods"]) == {"xent", "logconf"}
+    assert len(list((tmp_path / "runs" / "checkpoints").rglob("weights.safetensors"))) == 3  # ceiling + 2 students
+    bad = runner.invoke(app, [*args[:7], "--mode", "nosuchmode", *args[9:]])
+    assert bad.exit_code != 0
+
+
 @pytest.fixture
 def table(tmp_path):
     p = tmp_path / "t.csv"

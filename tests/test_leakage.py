@@ -1,5 +1,6 @@
-"""Ground truth of train_w2s must reach the ceiling and nothing else: not the weak model, not the
-extra weak supervisors, not a bootstrapping chain's rungs, not any student of any method."""
+"""Ground truth of train_w2s (and of val) must reach the ceiling and nothing else: not the weak
+model, not the extra weak supervisors, not a bootstrapping chain's rungs, not any student of any
+method (fine-tuned students early-stop on weak labels of val)."""
 
 import dataclasses
 
@@ -8,6 +9,8 @@ import pytest
 
 from superalign.config import ExperimentConfig, SplitSizes
 from superalign.data import get_task, make_splits
+from superalign.models import FinetuneConfig
+from superalign.store import Store
 from superalign.w2s import ModelFactory, run_seed
 from superalign.w2s.methods import method_names
 
@@ -17,7 +20,8 @@ from .conftest import require_assets, shared_data_dir
 def _poisoned(splits):
     rng = np.random.default_rng(1)
     return dataclasses.replace(
-        splits, train_w2s=dataclasses.replace(splits.train_w2s, labels=rng.integers(0, 2, len(splits.train_w2s)))
+        splits, train_w2s=dataclasses.replace(splits.train_w2s, labels=rng.integers(0, 2, len(splits.train_w2s))),
+        val=dataclasses.replace(splits.val, labels=1 - splits.val.labels),
     )
 
 
@@ -80,3 +84,46 @@ def test_poisoning_on_alignment_tasks(task, weak, strong, methods, store, tmp_pa
 def test_weak_model_never_predicts_its_own_training_data(small_cfg, split):
     splits = make_splits(get_task(small_cfg.task).load(), small_cfg.sizes.model_dump(), seed=0)
     assert not set(splits.train_gt.texts) & set(getattr(splits, split).texts)
+
+
+def test_finetuned_students_early_stop_on_weak_val_labels_never_ground_truth(small_cfg, tiny_models, one_torch_thread, tmp_path, monkeypatch):
+    """In finetune mode the students early-stop on val labelled by the weak model; poisoning the
+    ground truth of train_w2s *and* val changes the ceiling alone."""
+    from superalign.models.finetune import FinetuneClassifier
+
+    ft = FinetuneConfig(epochs=2, batch_size=32, lr=2e-3, max_length=32, eval_every=3, patience=1, dropout=False)
+    cfg = small_cfg.model_copy(update={"mode": "finetune", "strong": tiny_models["bert"], "finetune": ft, "methods": ["xent", "logconf"]})
+    splits = make_splits(get_task(cfg.task).load(), cfg.sizes.model_dump(), seed=0)
+    rng = np.random.default_rng(1)
+    poisoned = dataclasses.replace(
+        splits,
+        train_w2s=dataclasses.replace(splits.train_w2s, labels=rng.integers(0, 2, len(splits.train_w2s))),
+        val=dataclasses.replace(splits.val, labels=1 - splits.val.labels),
+    )
+    seen = []
+    fit = FinetuneClassifier.fit
+
+    def spy(self, texts, soft_labels, loss, loss_name="xent", val=None):
+        seen.append((loss_name, np.asarray(soft_labels), val))
+        return fit(self, texts, soft_labels, loss, loss_name, val)
+
+    monkeypatch.setattr(FinetuneClassifier, "fit", spy)
+    weak, strong = ModelFactory(cfg.weak, cfg), ModelFactory(cfg.strong, cfg)
+    assert not weak.finetune and strong.finetune and strong.uses_val
+    clean = run_seed(cfg, splits, 0, Store(tmp_path / "a"), weak, strong)
+    clean_seen, seen[:] = list(seen), []
+    dirty = run_seed(cfg, poisoned, 0, Store(tmp_path / "b"), weak, strong)
+    for name in ["weak", *cfg.methods]:
+        np.testing.assert_array_equal(clean.probs[name], dirty.probs[name], err_msg=name)
+        assert clean.keys[name] == dirty.keys[name]
+    assert clean.keys["ceiling"] != dirty.keys["ceiling"]
+    # what each fine-tuned model was given as its validation set
+    (c_name, _, c_val), *students = clean_seen
+    assert c_name == "xent" and list(c_val[0]) == splits.val.texts
+    np.testing.assert_array_equal(c_val[1].argmax(1), splits.val.labels)  # the ceiling: ground truth
+    weak_val = students[0][2][1]
+    for (_, _, val), (_, _, dirty_val) in zip(students, seen[1:]):
+        assert list(val[0]) == splits.val.texts
+        np.testing.assert_array_equal(val[1], weak_val)  # students: the weak model's labels
+        np.testing.assert_array_equal(dirty_val[1], weak_val)
+    assert not np.array_equal(weak_val.argmax(1), splits.val.labels)  # a real weak model errs

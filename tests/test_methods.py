@@ -18,7 +18,7 @@ class Recorder:
     def __init__(self, log: list):
         self.log = log
 
-    def fit(self, texts, soft_labels, loss, loss_name="xent"):
+    def fit(self, texts, soft_labels, loss, loss_name="xent", val=None):
         self.log.append({"texts": list(texts), "targets": np.array(soft_labels), "loss": loss_name})
         self.n = len(self.log)
         return self

@@ -1,14 +1,18 @@
-"""Models: encoders, classifiers and the named ladder."""
+"""Models: encoders, classifiers and the named ladder.
 
-from .classifiers import Classifier, ProbeClassifier, ProbeConfig, ProfanityCheckClassifier, TfidfClassifier, split_pairs
+`FinetuneClassifier` lives in ``models.finetune`` (importing it imports torch).
+"""
+
+from .classifiers import Classifier, FinetuneConfig, ProbeClassifier, ProbeConfig, ProfanityCheckClassifier, TfidfClassifier, split_pairs
 from .encoders import CachedEncoder, Encoder, SentenceTransformerEncoder, StaticEncoder
-from .ladder import MODELS, build_classifier, classifier_builder, encoder_for, model_key
+from .ladder import MODELS, build_classifier, classifier_builder, encoder_for, hf_source, model_key
 
 __all__ = [
     "MODELS",
     "CachedEncoder",
     "Classifier",
     "Encoder",
+    "FinetuneConfig",
     "ProbeClassifier",
     "ProbeConfig",
     "ProfanityCheckClassifier",
@@ -18,6 +22,7 @@ __all__ = [
     "build_classifier",
     "classifier_builder",
     "encoder_for",
+    "hf_source",
     "model_key",
     "split_pairs",
 ]

@@ -1,11 +1,16 @@
 """The model ladder: names (and local folders or hub ids) -> classifiers.
 
 Built in, weakest to strongest: ``tfidf`` (trained from scratch), ``static`` (64-d static
-embeddings), ``minilm`` (all-MiniLM-L6-v2), ``mpnet`` (all-mpnet-base-v2, ``assets fetch --large``).
+embeddings), ``minilm`` (all-MiniLM-L6-v2), ``mpnet`` (all-mpnet-base-v2, ``assets fetch --large``),
+``smollm2`` (SmolLM2-135M-Instruct, a causal LM, ``assets fetch --large``).
 Off the ladder: ``profanity_check``, a pretrained offensive-language scorer used as shipped
 (a weak supervisor nobody trains in the run; text tasks only).
 Any other model argument is a local folder (sentence-transformers, plain transformers, or
 model2vec format) or a Hugging Face hub id, probed with a head like the built-in encoders.
+
+In ``mode: finetune`` the Hugging Face models (`hf_source`: minilm, mpnet, smollm2, folders, hub
+ids) are fine-tuned instead; tfidf and static have no transformer to fine-tune and keep their
+own classifier.
 """
 
 from __future__ import annotations
@@ -30,12 +35,13 @@ class ModelSpec:
     rank: int  # position on the ladder, weakest first
     encoder: Callable[[], Encoder] | None  # None: not a frozen-encoder model
     classifier: Callable[[int], Classifier] | None = None  # seed -> classifier, for models without an encoder
+    hf_asset: str | None = None  # asset holding a Hugging Face model folder (fine-tunable)
 
 
 def _asset_encoder(asset: str, cls: type) -> Callable[[], Encoder]:
     def build() -> Encoder:
         a = assets.get(asset)
-        return cls(str(assets.require(asset)), key=f"{asset}@{a.sha256[0][:12]}")
+        return cls(str(assets.model_folder(asset)), key=f"{asset}@{a.sha256[0][:12]}")
 
     return build
 
@@ -52,8 +58,12 @@ MODELS: dict[str, ModelSpec] = {
             lambda seed: ProfanityCheckClassifier(seed=seed),
         ),
         ModelSpec("static", "tokenlearn static embeddings, 64-d (model2vec)", 1, _asset_encoder("static", StaticEncoder)),
-        ModelSpec("minilm", "all-MiniLM-L6-v2, 22.7M params, 384-d (sentence-transformers)", 2, _asset_encoder("minilm", SentenceTransformerEncoder)),
-        ModelSpec("mpnet", "all-mpnet-base-v2, 110M params, 768-d (sentence-transformers; fetch --large)", 3, _asset_encoder("mpnet", SentenceTransformerEncoder)),
+        ModelSpec("minilm", "all-MiniLM-L6-v2, 22.7M params, 384-d (sentence-transformers)", 2,
+                  _asset_encoder("minilm", SentenceTransformerEncoder), hf_asset="minilm"),
+        ModelSpec("mpnet", "all-mpnet-base-v2, 110M params, 768-d (sentence-transformers; fetch --large)", 3,
+                  _asset_encoder("mpnet", SentenceTransformerEncoder), hf_asset="mpnet"),
+        ModelSpec("smollm2", "SmolLM2-135M-Instruct, causal LM, 576-d (probe: mean hidden state; converted from GGUF once)", 4,
+                  _asset_encoder("smollm2", SentenceTransformerEncoder), hf_asset="smollm2"),
     ]
 }
 
@@ -75,7 +85,8 @@ def _is_static_folder(folder: Path) -> bool:
     if not (cfg.exists() and (folder / "tokenizer.json").exists()) or (folder / "modules.json").exists():
         return False
     try:
-        return "hidden_size" not in json.loads(cfg.read_text()) and (folder / "model.safetensors").exists()
+        conf = json.loads(cfg.read_text())  # transformers configs always name their model_type
+        return not {"hidden_size", "model_type"} & set(conf) and (folder / "model.safetensors").exists()
     except json.JSONDecodeError:
         return False
 
@@ -103,6 +114,23 @@ def classifier_builder(spec: str) -> Callable[[int], Classifier] | None:
     """seed -> classifier for the ladder models without a frozen encoder (tfidf, profanity_check)."""
     m = MODELS.get(spec)
     return m.classifier if m is not None and m.encoder is None else None
+def hf_source(spec: str) -> tuple[str, str] | None:
+    """(path or hub id, weights key) of a fine-tunable Hugging Face model; None for tfidf/static."""
+    if spec in MODELS:
+        asset = MODELS[spec].hf_asset
+        if asset is None:
+            return None
+        return str(assets.model_folder(asset)), f"{asset}@{assets.get(asset).sha256[0][:12]}"
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        if _is_static_folder(path):
+            return None
+        if (path / "config.json").exists():
+            return str(path), f"hf:{_folder_key(path)}"
+        raise ModelError(f"{path} is not a model folder (no config.json)")
+    if _HUB_ID.match(spec) and not spec.startswith((".", "/", "~")):
+        return spec, f"hub:{spec}"
+    raise ModelError(f"unknown model {spec!r}: not one of {', '.join(MODELS)}, a local folder, or a hub id (org/name)")
 
 
 def build_classifier(spec: str, seed: int, probe: ProbeConfig, cache_dir: Path) -> Classifier:

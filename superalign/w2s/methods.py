@@ -50,13 +50,15 @@ class MethodContext:
     new_student: Callable[[], Classifier]  # a fresh, untrained strong classifier (the run's seed)
     features: Callable[[Sequence[str]], np.ndarray]  # the strong model's frozen features (kNN space)
     supervisor_labels: list[np.ndarray] = field(default_factory=list)  # one per requested Supervisor
+    val: tuple[list, np.ndarray] | None = None  # val texts with *weak* soft labels, for early stopping
 
     def train(self, texts: Sequence[str], targets: np.ndarray, loss: str = "xent", loss_params: dict | None = None) -> Classifier:
         """A fresh strong classifier fit on (texts, soft targets) with a registered loss."""
         from ..losses import get_loss
 
         model = self.new_student()
-        model.fit(list(texts), np.asarray(targets, dtype=np.float32), get_loss(loss, **(loss_params or {})), loss_name=loss)
+        model.fit(list(texts), np.asarray(targets, dtype=np.float32), get_loss(loss, **(loss_params or {})), loss_name=loss,
+                  val=self.val)
         return model
 
 

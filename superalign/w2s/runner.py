@@ -1,14 +1,18 @@
 """The weak-to-strong experiment: weak supervisor -> weak labels -> strong students, vs a ceiling.
 
 For each seed, on disjoint splits:
-  weak     fit on ground truth of ``train_gt``; predicts ``train_w2s`` (soft weak labels) and ``test``
-  ceiling  the strong model fit on ground truth of ``train_w2s``
-  student  the strong model fit on the weak labels of ``train_w2s``, once per method
-           (a loss or a label intervention, see ``methods.py``)
+  weak     fit on ground truth of ``train_gt``; predicts ``train_w2s`` and ``val`` (soft weak
+           labels) and ``test``
+  ceiling  the strong model fit on ground truth of ``train_w2s`` (early-stopped on ground truth
+           of ``val`` when it is fine-tuned)
+  student  the strong model fit on the weak labels of ``train_w2s``, once per method (a loss or a
+           label intervention, see ``methods.py``; early-stopped on the *weak* labels of ``val``
+           when it is fine-tuned)
 With a bootstrapping chain (``cfg.chain``), intermediate rungs relabel ``train_w2s`` in turn
-(``chain.py``) and the students train on the last rung's labels. All are scored on ``test``. Students and the weak model are only ever handed texts and weak
-labels; the ground truth of ``train_w2s`` reaches the ceiling alone (tests/test_leakage.py).
-Each fitted model is a cached *stage* keyed by the content hash of exactly what it sees.
+(``chain.py``) and the students train on the last rung's labels. All are scored on ``test``.
+Students and the weak model are only ever handed texts and weak labels; the ground truth of
+``train_w2s`` and ``val`` reaches the ceiling alone (tests/test_leakage.py). Each fitted model is
+a cached *stage* keyed by the content hash of exactly what it sees.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,7 +30,7 @@ from ..config import ExperimentConfig
 from ..data import Splits, fingerprint, get_task, make_splits, task_metric
 from ..metrics import PGRAnalysis, evaluate
 from ..errors import ConfigError
-from ..models import CachedEncoder, Classifier, ProbeClassifier, classifier_builder, encoder_for
+from ..models import CachedEncoder, Classifier, ProbeClassifier, classifier_builder, encoder_for, hf_source
 from ..store import Store, atomic_write_json
 from .chain import relabel_out_of_fold
 from .methods import MethodContext, Supervisor, check_method, get_method
@@ -38,15 +43,37 @@ def one_hot(labels: np.ndarray, k: int = 2) -> np.ndarray:
 
 
 class ModelFactory:
-    """Builds fresh classifiers of one ladder rung, sharing one (lazily loaded) cached encoder."""
+    """Builds fresh classifiers of one ladder rung.
+
+    ``mode: probe``: a head on a shared (lazily loaded) cached encoder, or TF-IDF.
+    ``mode: finetune``: a `FinetuneClassifier` for Hugging Face models; tfidf and static, which
+    have no transformer to fine-tune, keep their probe/TF-IDF classifier.
+    ``key`` identifies the weights, ``settings`` the training recipe (both go into stage keys);
+    ``uses_val`` says whether `fit` consumes a validation set (fine-tuning's early stopping).
+    """
 
     def __init__(self, spec: str, cfg: ExperimentConfig):
         self.spec, self.cfg = spec, cfg
-        self._build = classifier_builder(spec)  # models without a frozen encoder (tfidf, profanity_check)
-        self.encoder = None if self._build is not None else CachedEncoder(encoder_for(spec), assets.home() / "features")
-        self.key = self._build(0).key if self._build is not None else self.encoder.key
+        source = hf_source(spec) if cfg.mode == "finetune" else None
+        self.finetune = source is not None
+        self._build = None if self.finetune else classifier_builder(spec)  # tfidf, profanity_check
+        self.encoder = None
+        if self.finetune:
+            self.source, self.key = source
+            self.settings: Any = ("finetune", cfg.finetune.key())
+        else:
+            if self._build is None:
+                self.encoder = CachedEncoder(encoder_for(spec), assets.home() / "features")
+            self.key = self._build(0).key if self._build is not None else self.encoder.key
+            self.settings = cfg.probe.model_dump()
+        self.uses_val = self.finetune and cfg.finetune.early_stopping
 
-    def __call__(self, seed: int) -> Classifier:
+    def __call__(self, seed: int, workdir: Path | None = None) -> Classifier:
+        """A fresh classifier; ``workdir`` is where a fine-tuned model keeps its checkpoint."""
+        if self.finetune:
+            from ..models.finetune import FinetuneClassifier  # imports torch: only when a stage runs
+
+            return FinetuneClassifier(self.source, self.key, self.cfg.finetune, seed=seed, checkpoint_dir=workdir)
         if self._build is not None:
             return self._build(seed)
         return ProbeClassifier(self.encoder, self.cfg.probe, seed=seed)
@@ -69,11 +96,14 @@ class SeedRun:
     seconds: dict[str, float] = field(default_factory=dict)  # compute time per model in this call (0: cached)
 
 
-def _fit_predict(factory: ModelFactory, seed: int, texts, targets, loss_name: str, params: dict, predict: dict) -> dict[str, np.ndarray]:
+def _fit_predict(
+    factory: ModelFactory, seed: int, texts, targets, loss_name: str, params: dict, predict: dict,
+    val: tuple | None = None, workdir: Path | None = None,
+) -> dict[str, np.ndarray]:
     from ..losses import get_loss  # imports torch: only when a stage is actually computed
 
-    model = factory(seed)
-    model.fit(texts, targets, get_loss(loss_name, **params), loss_name=loss_name)
+    model = factory(seed, workdir)
+    model.fit(texts, targets, get_loss(loss_name, **params), loss_name=loss_name, val=val if factory.uses_val else None)
     return {name: model.predict_proba(x) for name, x in predict.items()}
 
 
@@ -90,6 +120,13 @@ def check_methods(cfg: ExperimentConfig) -> None:
         for sup in method.supervisors(method.parse(params), cfg.weak):
             if sup.model != "tfidf":
                 encoder_for(sup.model)  # unknown models are a ModelError now, not after the weak stage
+
+
+def _student_factory(strong: ModelFactory, seed: int, workdir: Path) -> Callable[[], Classifier]:
+    """Fresh strong classifiers for one method; each gets its own checkpoint folder (a method
+    such as s2s trains several students in turn, and a folder's checkpoint is reused on refit)."""
+    count = iter(range(1_000_000))
+    return lambda: strong(seed, workdir / f"student{next(count)}")
 
 
 def _features(factory: ModelFactory) -> Callable:
@@ -110,7 +147,7 @@ def _supervisor_labels(sup: Supervisor, cfg: ExperimentConfig, splits: Splits, s
     sub_seed = seed * 1000 + 1 + sup.index
     idx = np.random.default_rng(sub_seed).integers(0, len(gt), len(gt)) if sup.bag else np.arange(len(gt))
     texts, labels = [gt.texts[i] for i in idx], gt.labels[idx]
-    key = fingerprint("supervisor", f.key, cfg.probe.model_dump(), sub_seed, texts, labels, w2s.texts)
+    key = fingerprint("supervisor", f.key, f.settings, sub_seed, texts, labels, w2s.texts)
     return store.stage(key, lambda: _fit_predict(f, sub_seed, texts, one_hot(labels), "xent", {}, {"w2s": w2s.texts}))["w2s"], key
 
 
@@ -119,23 +156,38 @@ def run_seed(
     on_stage: Callable[[str], None] = lambda _: None, rungs: Sequence[ModelFactory] = (),
 ) -> SeedRun:
     """Fit (or load) the weak model, the ceiling, the chain's intermediate `rungs` (if any) and one
-    student per method for one seed. Intermediate rungs appear as ``rung:<model>``."""
-    gt, w2s, test = splits.train_gt, splits.train_w2s, splits.test
+    student per method for one seed. Intermediate rungs appear as ``rung:<model>``.
+
+    The weak model gets no validation set (the ground truth of ``val`` is the ceiling's alone);
+    a fine-tuned ceiling early-stops on the ground truth of ``val``, a fine-tuned student on the
+    weak model's labels of ``val``.
+    """
+    gt, w2s, val, test = splits.train_gt, splits.train_w2s, splits.val, splits.test
     first = len(store.computed)
-    common = (cfg.probe.model_dump(), seed, test.texts)
-    weak_key = fingerprint("weak", weak.key, common, gt.texts, gt.labels, w2s.texts)
+    weak_key = fingerprint("weak", weak.key, weak.settings, seed, test.texts, gt.texts, gt.labels, w2s.texts, val.texts)
     weak_out = store.stage(
         weak_key,
-        lambda: _fit_predict(weak, seed, gt.texts, one_hot(gt.labels), "xent", {}, {"w2s": w2s.texts, "test": test.texts}),
+        lambda: _fit_predict(weak, seed, gt.texts, one_hot(gt.labels), "xent", {},
+                             {"w2s": w2s.texts, "val": val.texts, "test": test.texts}, workdir=store.checkpoint_dir(weak_key)),
     )
     on_stage("weak")
     out = {"weak": weak_out["test"]}
-    ceil_key = fingerprint("ceiling", strong.key, common, w2s.texts, w2s.labels)
+
+    def seen_val(labels: np.ndarray) -> tuple:
+        """What the strong model sees of ``val``: nothing for probes (which take no val set)."""
+        return (val.texts, labels) if strong.uses_val else ()
+
+    common = (strong.settings, seed, test.texts)
+    gt_val = (val.texts, one_hot(val.labels))
+    ceil_key = fingerprint("ceiling", strong.key, common, w2s.texts, w2s.labels, *seen_val(val.labels))
     out["ceiling"] = store.stage(
-        ceil_key, lambda: _fit_predict(strong, seed, w2s.texts, one_hot(w2s.labels), "xent", {}, {"test": test.texts})
+        ceil_key,
+        lambda: _fit_predict(strong, seed, w2s.texts, one_hot(w2s.labels), "xent", {}, {"test": test.texts},
+                             val=gt_val, workdir=store.checkpoint_dir(ceil_key)),
     )["test"]
     on_stage("ceiling")
     labels = weak_out["w2s"].astype(np.float32)
+    weak_val = (val.texts, weak_out["val"].astype(np.float32))
     keys = {"weak": weak_key, "ceiling": ceil_key}
     for rung in rungs:  # bootstrapping: each rung learns the labels of the one below, relabels out of fold
         name, key = f"rung:{rung.spec}", fingerprint("rung", rung.key, common, w2s.texts, labels)
@@ -149,8 +201,10 @@ def run_seed(
         sups = [_supervisor_labels(s, cfg, splits, seed, store, factories) for s in m.supervisors(m.parse(params), cfg.weak)]
         sup = [labels_ for labels_, _ in sups]
         # the key holds everything the student sees: its texts, the weak labels, extra supervisors' labels
-        key = fingerprint("student", strong.key, method, params, common, w2s.texts, labels, *([sup] if sup else []))
-        ctx = MethodContext(list(w2s.texts), labels, list(test.texts), lambda: strong(seed), _features(strong), sup)
+        key = fingerprint("student", strong.key, method, params, common, w2s.texts, labels, *seen_val(weak_val[1]),
+                          *([sup] if sup else []))
+        ctx = MethodContext(list(w2s.texts), labels, list(test.texts), _student_factory(strong, seed, store.checkpoint_dir(key)),
+                            _features(strong), sup, val=weak_val if strong.uses_val else None)
         out[method] = store.stage(key, lambda: {"test": m(ctx, params)})["test"]
         keys[method] = key
         extra[method] = [k for _, k in sups]

@@ -1,0 +1,271 @@
+"""Fine-tuning a Hugging Face model under any W2S loss: the strong student of Burns et al. 2023.
+
+`FinetuneClassifier` implements the `Classifier` protocol. ``fit`` trains a `SequenceClassifier`
+(``models/hf.py``: backbone + head on the mean or last non-pad token) on soft labels with
+any registered loss, which receives ``step_frac`` exactly as for probes:
+
+- AdamW (no weight decay on biases and norms), cosine schedule with linear warm-up
+  (``transformers.get_cosine_schedule_with_warmup``), gradient clipping, gradient accumulation;
+- dynamic padding and length-grouped batches; pre-tokenized inputs; inference in length order;
+- full fine-tuning or LoRA (peft); gradient checkpointing; bf16 autocast on CUDA;
+- early stopping on a validation set labelled by the *supervisor* (for a W2S student these are
+  weak-model labels: the student never sees ground truth, not even for model selection), keeping
+  the best weights;
+- the fitted trainable weights are saved as safetensors (+ ``meta.json`` with the training
+  history) in ``checkpoint_dir``; a later ``fit`` with the same directory loads them instead of
+  training again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import ModelError
+from .classifiers import FinetuneConfig, LossFn
+from .hf import collate, length_grouped_batches, load_classifier, random_batches, resolve_device, sorted_batches, tokenize
+
+log = logging.getLogger(__name__)
+
+WEIGHTS, META = "weights.safetensors", "meta.json"
+
+
+def _soft_xent(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    return -(targets * torch.log_softmax(logits, -1)).sum(-1)
+
+
+class EarlyStopping:
+    """Keeps the best weights by (val accuracy, -val loss) and says when ``patience``
+    evaluations in a row brought no improvement."""
+
+    def __init__(self, patience: int):
+        self.patience, self.bad = patience, 0
+        self.best: tuple[float, float] | None = None
+        self.best_step: int | None = None
+        self.state: dict[str, torch.Tensor] | None = None
+
+    def update(self, step: int, acc: float, loss: float, params: dict[str, torch.nn.Parameter]) -> None:
+        if self.best is None or (acc, -loss) > self.best:
+            self.best, self.best_step, self.bad = (acc, -loss), step, 0
+            self.state = {n: p.detach().to("cpu", copy=True) for n, p in params.items()}
+        else:
+            self.bad += 1
+
+    @property
+    def stop(self) -> bool:
+        return self.bad >= self.patience
+
+    def restore(self, step: int, params: dict[str, torch.nn.Parameter]) -> None:
+        """Roll back to the best weights if later steps did not improve on them."""
+        if self.state is not None and self.best_step != step:
+            with torch.no_grad():
+                for n, p in params.items():
+                    p.copy_(self.state[n])
+
+
+class FinetuneClassifier:
+    """Fine-tunes ``source`` (a local Hugging Face folder or hub id) with a classification head.
+
+    ``key`` identifies the weights of ``source`` (for cache keys); ``checkpoint_dir``, when
+    given, is where the fitted weights are saved and, on a rerun, loaded from.
+    """
+
+    def __init__(self, source: str, key: str, config: FinetuneConfig | None = None, seed: int = 0,
+                 checkpoint_dir: Path | None = None):
+        self.source, self.config, self.seed = source, config or FinetuneConfig(), seed
+        self.key = f"finetune({key})"
+        self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
+        self.device = resolve_device(self.config.device)
+        self.history: list[dict[str, Any]] = []
+        self.stats: dict[str, float] = {}
+        self.loaded_from_checkpoint = False
+        self._model = self._tokenizer = None
+
+    # ------------------------------------------------------------------------------- plumbing
+    def _autocast(self):
+        on = self.device.type == "cuda" and self.config.bf16
+        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=on)
+
+    def _build(self, num_labels: int) -> None:
+        self._tokenizer, model = load_classifier(self.source, self.config, num_labels, self.seed)
+        self._model = model.to(self.device)
+        self._pad = self._tokenizer.pad_token_id
+
+    def _trainable(self) -> dict[str, torch.nn.Parameter]:
+        return {n: p for n, p in self._model.named_parameters() if p.requires_grad}
+
+    def _tokens(self, texts: Sequence[str]) -> tuple[list[list[int]], np.ndarray]:
+        ids = tokenize(self._tokenizer, texts, self.config.max_length)
+        return ids, np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
+
+    def _batch(self, ids: list[list[int]], idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        x, m = collate([ids[i] for i in idx], self._pad)
+        return x.to(self.device, non_blocking=True), m.to(self.device, non_blocking=True)
+
+    @torch.inference_mode()
+    def _logits(self, ids: list[list[int]], lengths: np.ndarray) -> torch.Tensor:
+        """Float32 logits in input order; batches in length order (little padding)."""
+        was_training = self._model.training
+        self._model.eval()
+        out = torch.empty(len(ids), self._model.head.out_features)
+        for idx in sorted_batches(lengths, self.config.predict_batch_size):
+            with self._autocast():
+                out[torch.from_numpy(idx)] = self._model(*self._batch(ids, idx)).float().cpu()
+        self._model.train(was_training)
+        return out
+
+    # ------------------------------------------------------------------------------- training
+    def fit(
+        self, texts: Sequence[str], soft_labels: np.ndarray, loss: LossFn, loss_name: str = "xent",
+        val: tuple[Sequence[str], np.ndarray] | None = None,
+    ) -> FinetuneClassifier:
+        """Fine-tune on ``soft_labels`` (n, k) with ``loss``; early-stop on ``val`` when given."""
+        y = torch.as_tensor(np.asarray(soft_labels), dtype=torch.float32)
+        if y.ndim != 2 or len(y) != len(texts) or len(texts) == 0:
+            raise ModelError(f"fit needs (n, k) soft labels for n > 0 texts; got {tuple(y.shape)} for {len(texts)} texts")
+        self._build(y.shape[1])
+        if self._load_checkpoint():
+            return self
+        cfg = self.config
+        torch.manual_seed(self.seed)
+        rng = np.random.default_rng(self.seed)
+        ids, lengths = self._tokens(texts)
+        val_data = None
+        if val is not None and cfg.early_stopping and len(val[0]):
+            v_ids, v_len = self._tokens(val[0])
+            val_data = (v_ids, v_len, torch.as_tensor(np.asarray(val[1]), dtype=torch.float32))
+
+        model = self._model
+        model.train()  # dropout=False zeroed the dropout probabilities at load time
+        params = self._trainable()
+        decay = [p for p in params.values() if p.ndim >= 2]
+        no_decay = [p for p in params.values() if p.ndim < 2]
+        opt = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=cfg.lr, fused=self.device.type in ("cuda", "cpu"),
+        )
+        from transformers import get_cosine_schedule_with_warmup
+
+        steps_per_epoch = math.ceil(len(ids) / cfg.batch_size)
+        total = cfg.epochs * steps_per_epoch
+        sched = get_cosine_schedule_with_warmup(opt, round(cfg.warmup_frac * total), total)
+        eval_every = cfg.eval_every or steps_per_epoch
+        micro = cfg.batch_size // cfg.grad_accum
+
+        stopper = EarlyStopping(cfg.patience)
+        step = n_examples = n_tokens = n_padded = 0
+        eval_seconds = 0.0
+        run_loss, run_n = torch.zeros((), device=self.device), 0
+        t0 = time.perf_counter()
+        for _epoch in range(cfg.epochs):
+            if cfg.group_by_length:
+                batches = length_grouped_batches(lengths, cfg.batch_size, rng)
+            else:
+                batches = random_batches(len(ids), cfg.batch_size, rng)
+            for batch in batches:
+                frac = step / total
+                for j in range(0, len(batch), micro):
+                    idx = batch[j : j + micro]
+                    x, m = self._batch(ids, idx)
+                    n_tokens += int(lengths[idx].sum())
+                    n_padded += x.numel()
+                    with self._autocast():
+                        logits = model(x, m)
+                    out = loss(logits, y[idx].to(self.device), frac) * (len(idx) / len(batch))
+                    out.backward()
+                    run_loss += out.detach() * len(batch)
+                run_n += len(batch)
+                n_examples += len(batch)
+                if cfg.max_grad_norm > 0:
+                    torch.nn.utils.clip_grad_norm_(decay + no_decay, cfg.max_grad_norm)
+                opt.step()
+                sched.step()
+                opt.zero_grad(set_to_none=True)
+                step += 1
+                if val_data is not None and (step % eval_every == 0 or step == total):
+                    te = time.perf_counter()
+                    acc, vloss = self._evaluate(*val_data)
+                    eval_seconds += time.perf_counter() - te
+                    self.history.append({"step": step, "train_loss": float(run_loss) / run_n, "val_acc": acc, "val_loss": vloss})
+                    run_loss, run_n = torch.zeros((), device=self.device), 0
+                    stopper.update(step, acc, vloss, params)
+                    if stopper.stop:
+                        break
+            if stopper.stop:
+                break
+        elapsed = time.perf_counter() - t0
+        stopper.restore(step, params)
+        self.stats = {
+            "steps": step, "total_steps": total, "train_seconds": elapsed, "eval_seconds": eval_seconds, "train_examples": n_examples,
+            "train_tokens": n_tokens, "padded_tokens": n_padded, "stopped_early": step < total, "best_step": stopper.best_step,
+        }
+        model.eval()
+        self._save_checkpoint(loss_name)
+        return self
+
+    def _evaluate(self, ids: list[list[int]], lengths: np.ndarray, targets: torch.Tensor) -> tuple[float, float]:
+        """Accuracy against the supervisor's argmax labels and soft cross-entropy to its labels."""
+        logits = self._logits(ids, lengths)
+        acc = float((logits.argmax(-1) == targets.argmax(-1)).float().mean())
+        return acc, float(_soft_xent(logits, targets).mean())
+
+    # ------------------------------------------------------------------------------ inference
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        if self._model is None:
+            raise RuntimeError("predict_proba called before fit")
+        if len(texts) == 0:
+            return np.zeros((0, self._model.head.out_features))
+        return torch.softmax(self._logits(*self._tokens(texts)), -1).numpy().astype(np.float64)
+
+    # ---------------------------------------------------------------------------- checkpoints
+    def _load_checkpoint(self) -> bool:
+        d = self.checkpoint_dir
+        if d is None or not (d / META).exists() or not (d / WEIGHTS).exists():
+            return False
+        meta = json.loads((d / META).read_text())
+        if meta.get("model") != self.key:
+            raise ModelError(f"checkpoint {d} holds {meta.get('model')!r}, not {self.key!r}")
+        from safetensors.torch import load_file
+
+        state = load_file(d / WEIGHTS)
+        trainable = self._trainable()
+        if set(state) != set(trainable):
+            raise ModelError(f"checkpoint {d} does not match the model's trainable weights (LoRA vs full?)")
+        with torch.no_grad():
+            for n, p in trainable.items():
+                p.copy_(state[n])
+        self.history, self.stats = meta.get("history", []), meta.get("stats", {})
+        self.loaded_from_checkpoint = True
+        self._model.eval()
+        return True
+
+    def _save_checkpoint(self, loss_name: str) -> None:
+        d = self.checkpoint_dir
+        if d is None or not self.config.save_checkpoint:
+            return
+        from safetensors.torch import save_file
+
+        d.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=d.parent, prefix=f".{d.name}."))
+        try:
+            state = {n: p.detach().cpu().contiguous() for n, p in self._trainable().items()}
+            save_file(state, tmp / WEIGHTS)
+            meta = {"model": self.key, "source": self.source, "seed": self.seed, "loss": loss_name,
+                    "config": self.config.model_dump(mode="json"), "history": self.history, "stats": self.stats}
+            (tmp / META).write_text(json.dumps(meta, indent=2) + "\n")
+            if d.exists():
+                shutil.rmtree(d)
+            tmp.rename(d)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise

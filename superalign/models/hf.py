@@ -1,0 +1,207 @@
+"""Hugging Face backbones with a classification head: loading, pooling, padding and batching.
+
+The pieces `FinetuneClassifier` (``models/finetune.py``) and the benchmark are built from:
+
+- `SequenceClassifier`: any ``AutoModel`` backbone + a linear head on a pooled hidden state.
+  Encoders (BERT, MiniLM, MPNet, ...) pool by the attention-masked mean (how sentence-transformers
+  models were trained); causal LMs (GPT-2, Llama/SmolLM2, ...) pool the last *non-pad* token,
+  found from the attention mask, so both left and right padding are right. (The reference code
+  of Burns et al. 2023 finds it with ``input_ids != 0`` and passes no attention mask: wrong for
+  GPT-2-style tokenizers, whose pad is not id 0 or is a real token.)
+- `collate`: dynamic padding to the longest sequence of a batch.
+- `length_grouped_batches`: shuffled batches of similar lengths (the megabatch scheme of
+  Hugging Face's ``LengthGroupedSampler``), so little compute goes to padding.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import ModelError
+from .classifiers import FinetuneConfig
+
+log = logging.getLogger(__name__)
+
+
+# ---------------------------------------------------------------------------------------- pooling
+def last_token_index(mask: torch.Tensor) -> torch.Tensor:
+    """Position of the last non-pad token of each row of a (batch, time) attention mask.
+
+    ``T - 1 - argmax(flip(mask))``: the first 1 seen from the right. Right for right padding
+    (``[1 1 1 0 0]`` -> 2), left padding (``[0 0 1 1 1]`` -> 4) and no padding.
+    """
+    t = mask.shape[1]
+    return t - 1 - mask.flip(1).long().argmax(1)
+
+
+def last_token_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    return hidden[torch.arange(hidden.shape[0], device=hidden.device), last_token_index(mask)]
+
+
+def first_token_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The first non-pad token (BERT's [CLS] under right padding)."""
+    return hidden[torch.arange(hidden.shape[0], device=hidden.device), mask.long().argmax(1)]
+
+
+def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    m = mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * m).sum(1) / m.sum(1).clamp_min(1.0)
+
+
+POOLERS = {"last": last_token_pool, "cls": first_token_pool, "mean": mean_pool}
+
+
+def is_causal_lm(config: Any) -> bool:
+    """Whether a transformers config describes a decoder-only (causal) language model."""
+    archs = getattr(config, "architectures", None) or []
+    if any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in archs):
+        return True
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES, MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+    mt = getattr(config, "model_type", "")
+    return mt in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and mt not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+
+# ------------------------------------------------------------------------------------------ model
+class SequenceClassifier(nn.Module):
+    """A backbone (``AutoModel``, optionally wrapped by peft) + a linear head on a pooled state.
+
+    The head starts at zero, as in Burns et al.'s reference (the untrained model is uniform), and
+    always runs in float32, also under bf16 autocast, so every loss sees float32 logits.
+    """
+
+    def __init__(self, backbone: nn.Module, hidden_size: int, num_labels: int, pooling: str, causal: bool):
+        super().__init__()
+        self.backbone = backbone
+        self.head = nn.Linear(hidden_size, num_labels)
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
+        self.pool = POOLERS[pooling]
+        self.pooling, self.causal = pooling, causal
+        params = inspect.signature(backbone.forward).parameters
+        # Causal LMs get explicit positions, so a left-padded row is positioned like an unpadded one.
+        # (Encoders keep their own: RoBERTa/MPNet positions start after the pad id.)
+        self._extra = {"use_cache": False} if "use_cache" in params else {}
+        self._positions = causal and "position_ids" in params
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        kwargs = dict(self._extra)
+        if self._positions:
+            kwargs["position_ids"] = (attention_mask.long().cumsum(-1) - 1).clamp_min(0)
+        hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask, **kwargs).last_hidden_state
+        pooled = self.pool(hidden, attention_mask)
+        with torch.autocast(device_type=pooled.device.type, enabled=False):
+            return self.head(pooled.float())
+
+
+def no_dropout(config: Any) -> dict[str, float]:
+    """Config overrides that zero every dropout probability (``hidden_dropout_prob``,
+    ``attention_dropout``, GPT-2's ``*_pdrop``, ...), so training can stay in train mode (which
+    gradient checkpointing needs) without dropout, as in the reference (Burns et al. 2023)."""
+    return {k: 0.0 for k, v in config.to_dict().items() if isinstance(v, float) and ("dropout" in k or k.endswith("pdrop"))}
+
+
+def resolve_device(spec: str) -> torch.device:
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(spec)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ModelError(f"device {spec!r} requested but CUDA is not available")
+    return dev
+
+
+def load_classifier(source: str, cfg: FinetuneConfig, num_labels: int, seed: int):
+    """Tokenizer and a fresh `SequenceClassifier` for a local model folder or a hub id.
+
+    Full fine-tuning trains every weight; with ``cfg.lora`` the backbone is frozen and peft LoRA
+    adapters (Hu et al. 2021) are added to ``cfg.lora_targets``; the head is always trained.
+    """
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+    try:
+        hf_config = AutoConfig.from_pretrained(source)
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        backbone = AutoModel.from_pretrained(source, dtype=torch.float32, **({} if cfg.dropout else no_dropout(hf_config)))
+    except (OSError, ValueError, KeyError) as e:
+        raise ModelError(f"cannot load Hugging Face model {source!r}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+    causal = is_causal_lm(hf_config)
+    pooling = cfg.pooling if cfg.pooling != "auto" else ("last" if causal else "mean")
+    if tokenizer.pad_token_id is None:  # GPT-2 style: any id works, the attention mask hides it
+        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+    if cfg.gradient_checkpointing:
+        if not getattr(backbone, "supports_gradient_checkpointing", False):
+            raise ModelError(f"{source}: this architecture does not support gradient checkpointing")
+        kwargs = {"use_reentrant": False}
+        if hasattr(backbone, "activation_checkpointing_enable"):  # transformers >= 5 name
+            backbone.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+        else:
+            backbone.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+    hidden = backbone.config.hidden_size
+    torch.manual_seed(seed)
+    model = SequenceClassifier(backbone, hidden, num_labels, pooling, causal)
+    if cfg.lora:
+        from peft import LoraConfig, get_peft_model
+
+        lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                          target_modules=cfg.lora_targets, bias="none")
+        try:
+            model.backbone = get_peft_model(backbone, lora)
+        except ValueError as e:
+            raise ModelError(f"LoRA on {source}: {str(e).splitlines()[0]}") from None
+    return tokenizer, model
+
+
+# ------------------------------------------------------------------------------ padding, batching
+def tokenize(tokenizer: Any, texts: Sequence[str], max_length: int) -> list[list[int]]:
+    """Token ids per text, truncated, unpadded; an empty text becomes one pad token."""
+    ids = tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    return [x if len(x) else [pad] for x in ids]
+
+
+def collate(seqs: Sequence[Sequence[int]], pad_id: int, side: str = "right") -> tuple[torch.Tensor, torch.Tensor]:
+    """Pad a batch to its longest sequence: (input_ids, attention_mask), int64."""
+    t = max(len(s) for s in seqs)
+    ids = np.full((len(seqs), t), pad_id, dtype=np.int64)
+    mask = np.zeros((len(seqs), t), dtype=np.int64)
+    for i, s in enumerate(seqs):
+        if side == "right":
+            ids[i, : len(s)], mask[i, : len(s)] = s, 1
+        else:
+            ids[i, t - len(s) :], mask[i, t - len(s) :] = s, 1
+    return torch.from_numpy(ids), torch.from_numpy(mask)
+
+
+def length_grouped_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator, megabatch: int = 50) -> list[np.ndarray]:
+    """Random batches of similar length: shuffle, cut into megabatches of ``megabatch`` batches,
+    sort each by length, split into batches, shuffle the batch order (the longest batch first,
+    so an out-of-memory error shows at the first step)."""
+    perm = rng.permutation(len(lengths))
+    size = megabatch * batch_size
+    batches = []
+    for i in range(0, len(perm), size):
+        mb = perm[i : i + size]
+        mb = mb[np.argsort(-lengths[mb], kind="stable")]
+        batches += [mb[j : j + batch_size] for j in range(0, len(mb), batch_size)]
+    order = rng.permutation(len(batches))
+    longest = int(np.argmax([lengths[b].max() for b in batches]))
+    order = np.concatenate([[longest], order[order != longest]])
+    return [batches[i] for i in order]
+
+
+def random_batches(n: int, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
+    perm = rng.permutation(n)
+    return [perm[i : i + batch_size] for i in range(0, n, batch_size)]
+
+
+def sorted_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
+    """Inference batches in order of length (results are put back in input order by the caller)."""
+    order = np.argsort(-lengths, kind="stable")
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
