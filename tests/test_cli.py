@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from superalign.cli import app
+from superalign.errors import ConfigError
 
 from .conftest import require_assets, shared_data_dir
 
@@ -49,8 +50,8 @@ def test_run_finetune_mode(tmp_path, tiny_models, one_torch_thread):
     s = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert set(s["methods"]) == {"xent", "logconf"}
     assert len(list((tmp_path / "runs" / "checkpoints").rglob("weights.safetensors"))) == 3  # ceiling + 2 students
-    bad = runner.invoke(app, [*args[:7], "--mode", "nosuchmode", *args[9:]])
-    assert bad.exit_code != 0
+    bad = runner.invoke(app, [*args[:5], "--mode", "nosuchmode", *args[7:]])
+    assert isinstance(bad.exception, ConfigError) and "mode" in str(bad.exception)
 
 
 @pytest.fixture
