@@ -131,7 +131,7 @@ def loop(
         attack = ", ".join(f"{k} {v['success']:.2f}" for k, v in m["attack"].items())
         cq = m.get("critic_on_queries")
         console.print(
-            f"seed {seed} round {r}: acc {m['acc']:.3f}  attack success [{attack}]  "
+            f"seed {seed} round {r}: acc {m['acc']:.3f}  attack success: {attack}  "
             + (f"critic acc on queries {cq['acc']:.2f} (n={cq['n']})  " if cq else "")
             + f"human {m['human_spent']}/{m['human_budget']}"
         )

@@ -140,7 +140,7 @@ class TransformersLLM:
         torch.manual_seed(self.seed)
         for i in range(0, len(prompts), self.batch_size):
             batch = self._tok(prompts[i : i + self.batch_size], return_tensors="pt", padding=True, add_special_tokens=False)
-            batch = {k: v.to(self._model.device) for k, v in batch.items()}
+            batch = {k: batch[k].to(self._model.device) for k in ("input_ids", "attention_mask")}  # not token_type_ids
             sample = temperature > 0
             with torch.no_grad():
                 gen = self._model.generate(

@@ -7,7 +7,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -93,7 +94,15 @@ class ProbeClassifier:
             raise ValueError(f"gold_mask has {len(gold)} entries for {n} examples")
         steps_per_epoch = max(1, -(-n // cfg.batch_size))
         total = cfg.epochs * steps_per_epoch
-        step = 0
+        with single_thread():
+            self._train(head, opt, x, y, loss, draw, gold, g, total)
+        self._head = head.eval()
+        return self
+
+    def _train(self, head, opt, x, y, loss, draw, gold, g, total) -> None:
+        import torch
+
+        cfg, n, step = self.config, len(x), 0
         for _ in range(cfg.epochs):
             perm = torch.randperm(n, generator=g) if draw is None else torch.multinomial(draw, n, replacement=True, generator=g)
             for i in range(0, n, cfg.batch_size):
@@ -106,17 +115,30 @@ class ProbeClassifier:
                 out.backward()
                 opt.step()
                 step += 1
-        self._head = head.eval()
-        return self
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         import torch
 
         if self._head is None:
             raise RuntimeError("predict_proba called before fit")
-        with torch.no_grad():
-            logits = self._head(torch.from_numpy(self._features(texts)))
+        feats = self._features(texts)
+        with torch.no_grad(), single_thread():
+            logits = self._head(torch.from_numpy(feats))
             return torch.softmax(logits, -1).numpy().astype(np.float64)
+
+
+@contextmanager
+def single_thread() -> Iterator[None]:
+    """Run torch on one thread: a probe head's small matrices gain nothing from intra-op
+    threads, and on a loaded 2-core machine the thread hand-offs made each step ~50x slower."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
 
 
 def _weighted_draw(sample_weight: np.ndarray | None, n: int):

@@ -38,7 +38,7 @@ from ..w2s.runner import ModelFactory, one_hot
 from .attackers import GenerativeAttacker, PerturbationAttacker, PoolAttacker
 from .critics import LLMCritic, WeakCritic
 from .learner import ClassifierLearner, FeedbackLedger
-from .oracle import HumanOracle, select_for_human
+from .oracle import POLICIES, HumanOracle, select_for_human
 from .types import Attacker, Critic, OversightError, Query, Verdict
 
 log = logging.getLogger(__name__)
@@ -332,10 +332,12 @@ def summarize_loop(cfg: LoopConfig, seeds: Sequence[SeedLoop]) -> dict[str, Any]
 def run_loop(cfg: LoopConfig, store: Store | None = None, llm: Any = None,
              on_round: Callable[[int, int, dict[str, Any]], None] = lambda s, r, m: None) -> LoopResult:
     """Run (or resume) the loop for every seed and summarise it; results under loop-<hash>/."""
+    get_loss(cfg.loss, **cfg.loss_params)  # fail fast on an unknown loss or parameter ...
+    if cfg.policy not in POLICIES:  # ... or selection policy
+        raise OversightError(f"unknown selection policy {cfg.policy!r}; known: {', '.join(POLICIES)}")
     store = store or Store()
     run_dir = store.run_dir(f"loop-{cfg.hash()}")
     atomic_write_json(run_dir / "config.json", cfg.model_dump(mode="json"))
-    get_loss(cfg.loss, **cfg.loss_params)  # fail fast on an unknown loss or parameter
     task = get_task(cfg.task, **cfg.task_args)
     data = task.load()
     names = label_names_for(cfg, task)
