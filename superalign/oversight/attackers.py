@@ -64,8 +64,9 @@ class PerturbationAttacker:
         self.max_edits, self.max_words, self.n_char, self.max_queries = max_edits, max_words, n_char, max_queries
         self.keep_failed = keep_failed  # also return edits that lowered but did not flip the verdict
 
-    def attack(self, learner: Learner, text: str, rng: np.random.Generator) -> AttackResult:
-        return greedy_attack(text, learner.predict_proba, rng, self.max_edits, self.max_words, self.n_char, self.max_queries)
+    def attack(self, learner: Learner, text: str) -> AttackResult:
+        """The greedy search on one text (its candidate edits depend only on the text)."""
+        return greedy_attack(text, learner.predict_proba, None, self.max_edits, self.max_words, self.n_char, self.max_queries)
 
     def propose(self, learner: Learner, pool: Sequence[Query], n: int, rng: np.random.Generator) -> list[Query]:
         if not pool or n <= 0:
@@ -73,7 +74,7 @@ class PerturbationAttacker:
         out = []
         for i in rng.permutation(len(pool))[:n]:
             src = pool[int(i)]
-            r = self.attack(learner, src.text, rng)
+            r = self.attack(learner, src.text)
             if r.text == src.text or not (r.flipped or self.keep_failed):
                 continue
             out.append(Query(

@@ -157,7 +157,7 @@ def _attack_eval(learner: ClassifierLearner, attackers: Sequence[Attacker], val_
         elif isinstance(a, PerturbationAttacker):
             texts = [val_q[i].text for i in perturb_ix]
             right = learner.predict_proba(texts).argmax(1) == val_gold[perturb_ix]
-            flips = sum(a.attack(learner, t, rng).flipped for t, ok in zip(texts, right) if ok)
+            flips = sum(a.attack(learner, t).flipped for t, ok in zip(texts, right) if ok)
             out[a.name] = {"success": flips / max(1, int(right.sum())), "n": int(right.sum())}
         elif isinstance(a, GenerativeAttacker):
             pred = learner.predict_proba([q.text for q in gen_eval]).argmax(1) if gen_eval else np.zeros(0, int)

@@ -20,6 +20,7 @@ Each edit is label-preserving by construction, so a flipped verdict is a learner
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -183,11 +184,20 @@ class AttackResult:
         return self.new_label != self.label
 
 
+def _text_rng(*parts: object) -> np.random.Generator:
+    h = hashlib.blake2b("\x1f".join(map(str, parts)).encode(), digest_size=8).digest()
+    return np.random.default_rng(int.from_bytes(h, "little"))
+
+
 def greedy_attack(
-    text: str, predict: Callable[[Sequence[str]], np.ndarray], rng: np.random.Generator,
+    text: str, predict: Callable[[Sequence[str]], np.ndarray], rng: np.random.Generator | None = None,
     max_edits: int = 3, max_words: int = 8, n_char: int = 2, max_queries: int = 120,
 ) -> AttackResult:
-    """Greedy word-importance-ranked search for label-preserving edits that flip `predict`."""
+    """Greedy word-importance-ranked search for label-preserving edits that flip `predict`.
+
+    With ``rng=None`` the character-noise candidates are a function of the text being edited,
+    so attacking the same text again proposes the same candidates (and hits the feature cache).
+    """
     p0 = predict([text])[0]
     y = int(p0.argmax())
     tokens = tokenize(text)
@@ -207,7 +217,7 @@ def greedy_attack(
         if pos is None:
             cands = [([t], d) for t, d in frames("".join(best))]
         elif _is_word(best[pos]) and best[pos] == tokens[pos]:  # not yet edited or merged away
-            cands = word_edits(best, pos, rng, n_char)
+            cands = word_edits(best, pos, rng if rng is not None else _text_rng("".join(best), pos), n_char)
         else:
             continue
         cands = cands[: max(0, max_queries - queries)]
