@@ -90,14 +90,13 @@ def test_pool_gold_reaches_the_learner_only_through_the_oracle(tiny, tmp_path):
         splits,
         train_w2s=dataclasses.replace(splits.train_w2s, labels=w2s),
         val=dataclasses.replace(splits.val, labels=1 - splits.val.labels),
+        test=dataclasses.replace(splits.test, labels=1 - splits.test.labels),
     )
     dirty = run_seed_loop(tiny, poisoned, 0, Store(tmp_path / "b"), **kw)
     for r in range(tiny.rounds + 1):
         np.testing.assert_array_equal(clean.test_probs[r], dirty.test_probs[r], err_msg=f"round {r}")
+    assert [e for e in clean.oracle_log] == [e for e in dirty.oracle_log]  # same questions, same answers
     assert not np.allclose(clean.ceiling_probs, dirty.ceiling_probs)
-    flipped_test = dataclasses.replace(splits, test=dataclasses.replace(splits.test, labels=1 - splits.test.labels))
-    blind = run_seed_loop(tiny.model_copy(update={"rounds": 1}), flipped_test, 0, Store(tmp_path / "c"), **kw)
-    np.testing.assert_array_equal(blind.test_probs[1], run_seed_loop(tiny.model_copy(update={"rounds": 1}), splits, 0, Store(tmp_path / "d"), **kw).test_probs[1])
 
 
 def cli(*args, cwd=None):
@@ -138,3 +137,38 @@ def test_cli_loop_bad_input_exits_2_with_one_line(tmp_path):
     r = cli("loop", "--attacker", "pool,nuke", "--store", str(tmp_path / "runs"))
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
     assert r.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: ") and "unknown attacker" in lines[0], r.stderr
+
+
+class RuleLLM:
+    """A deterministic stand-in chat model: JSON verdicts from keywords (every 7th answer is garbage),
+    and short generated reviews. It exercises the loop's LLM paths; the real backends are in test_llm.py."""
+
+    key = "rule-llm"
+
+    def __init__(self):
+        self.n = 0
+
+    def chat(self, messages, max_tokens=128, temperature=0.0):
+        self.n += 1
+        text = messages[-1]["content"]
+        if "Write one new input" in text:
+            return f"An input that is {'clearly positive' if 'clearly positive' in text else 'sadly negative'} number {self.n}."
+        if self.n % 7 == 0:
+            return "I cannot decide."
+        good = any(w in text.lower() for w in ("good", "great", "best", "fun", "love"))
+        return '{"label": "%s", "confidence": 0.7, "explanation": "keywords"}' % ("positive" if good else "negative")
+
+    def chat_many(self, conversations, max_tokens=128, temperature=0.0):
+        return [self.chat(c, max_tokens, temperature) for c in conversations]
+
+
+def test_loop_with_llm_critic_and_generative_attacker(tiny, tmp_path):
+    cfg = tiny.model_copy(update={"critic": "llm", "attackers": ["pool", "generative"], "rounds": 1, "human_budget": 4,
+                                  "sizes": SplitSizes(train_gt=20, train_w2s=120, val=20, test=100)})
+    splits = _splits(cfg)
+    res = run_seed_loop(cfg, splits, 0, Store(tmp_path), label_names=["negative", "positive"], task_description="sentiment", llm=RuleLLM())
+    m = res.rounds[1]
+    assert m["queries"] == {"generative": 6, "pool": 6} and m["human_spent"] == 4
+    assert {"pool", "generative"} == set(m["attack"]) and m["attack"]["generative"]["n"] == cfg.eval_size
+    assert all(e["source"].startswith("pool:") for e in res.oracle_log)  # generated text never goes to the human
+    assert m["feedback"]["critic"] > 0  # generated queries were added with critic labels
