@@ -32,12 +32,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--task", default="sentiment")
     ap.add_argument("--seeds", default="0,1,2")
-    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--budget", type=int, default=50)
     ap.add_argument("--learner", default="minilm")
     ap.add_argument("--critic-models", default="tfidf,static")
-    ap.add_argument("--attack-size", type=int, default=20, help="queries per attacker per round")
-    ap.add_argument("--eval-size", type=int, default=30, help="fresh attacks per attacker per round (val)")
+    ap.add_argument("--attack-size", type=int, default=12, help="queries per attacker per round")
+    ap.add_argument("--eval-size", type=int, default=20, help="fresh attacks per attacker per round (val)")
     ap.add_argument("--store", default="runs", help="results store (finished rounds are reused)")
     args = ap.parse_args()
 
@@ -49,7 +49,7 @@ def main() -> None:
     base = LoopConfig(
         task=args.task, seeds=[int(s) for s in args.seeds.split(",")], rounds=args.rounds, learner=args.learner,
         critic_models=args.critic_models.split(","), attackers=["pool", "perturb"], attack_size=args.attack_size,
-        eval_size=args.eval_size, perturb=PerturbConfig(max_queries=40, max_words=5),
+        eval_size=args.eval_size, perturb=PerturbConfig(max_queries=30, max_words=5),
     )
     store = Store(args.store)
     runs, times = {}, {}
@@ -79,6 +79,8 @@ def main() -> None:
 
     print(f"\n{args.task}: critic weak({args.critic_models}) -> learner {args.learner} probe (logconf), attackers pool+perturb, "
           f"{R} rounds, seeds {args.seeds}; test n={len(seeds[0].test_labels)} per seed")
+    print(f"attack_size {base.attack_size}/attacker/round, eval_size {base.eval_size}, perturb {base.perturb.model_dump()}, "
+          f"policy {base.policy}, human_weight {base.human_weight}, sizes {base.sizes.model_dump()}")
     rows = [("weak critic (tfidf+static on train_gt)", pgr.acc("critic").fmt(), "", ""),
             ("naive W2S on critic labels (round 0)", pgr.acc("weak").fmt(), "0", "0")]
     for name in runs:

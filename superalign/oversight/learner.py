@@ -51,7 +51,7 @@ class _Entry:
 class FeedbackLedger:
     """Distinct texts with their current training signal (see the module docstring)."""
 
-    def __init__(self, k: int, weighting: Weighting = "confidence", human_weight: float = 4.0):
+    def __init__(self, k: int, weighting: Weighting = "confidence", human_weight: float = 1.0):
         self.k, self.weighting, self.human_weight = k, weighting, human_weight
         self.entries: dict[str, _Entry] = {}
 
