@@ -1,4 +1,4 @@
-"""Command-line interface: ``superalign run | tasks | models | assets``."""
+"""Command-line interface: ``superalign run | loop | tasks | models | assets``."""
 
 from __future__ import annotations
 
@@ -131,6 +131,84 @@ def methods_cmd() -> None:
         doc = m.summary or first_sentence(LOSSES[name].__doc__)
         t.add_row(name, kind, ", ".join(f"{k}={v}" for k, v in defaults.items()) or "-", doc)
     console.print(t)
+
+
+@app.command()
+def loop(
+    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML loop config (LoopConfig)")] = None,
+    task: Annotated[Optional[str], typer.Option(help="registered task, data file, dataset folder or hub id")] = None,
+    rounds: Annotated[Optional[int], typer.Option(help="attack-judge-label-update rounds after round 0")] = None,
+    human_budget: Annotated[Optional[int], typer.Option(help="gold labels the human oracle may give in all")] = None,
+    attacker: Annotated[Optional[str], typer.Option(help="comma-separated attackers: pool, perturb, generative")] = None,
+    critic: Annotated[Optional[str], typer.Option(help="weak (weak ladder models fit on train_gt) or llm")] = None,
+    critic_models: Annotated[Optional[str], typer.Option(help="weak critic models, e.g. tfidf,static")] = None,
+    learner: Annotated[Optional[str], typer.Option(help="the strong learner: ladder name, local folder or hub id")] = None,
+    llm: Annotated[Optional[str], typer.Option(help="LLM for llm critic / generative attacker: local[:PATH] or openai[:MODEL]")] = None,
+    seeds: Annotated[Optional[str], typer.Option(help="comma-separated seeds, e.g. 0,1,2")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="dotted override, e.g. attack_size=20 or policy=random")] = None,
+    store: Annotated[Path, typer.Option(help="results store (cache, run folders)")] = Path("runs"),
+    out: Annotated[Optional[Path], typer.Option(help="also write DIR/loop_summary.json")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no per-round lines")] = False,
+) -> None:
+    """Run the attacker-learner-critic loop with a budgeted human oracle; print each round and a summary.
+
+    Example: superalign loop --task sentiment --rounds 5 --human-budget 50 --attacker pool,perturb --critic weak.
+    Finished rounds are stored under STORE/loop-<config hash>/ and a rerun resumes after them.
+    """
+    from .config import LoopConfig, load_config
+    from .oversight import run_loop
+    from .store import Store, atomic_write_json
+
+    overrides = list(set_ or [])
+    for key, value in [("task", task), ("rounds", rounds), ("human_budget", human_budget), ("critic", critic),
+                       ("learner", learner), ("llm", llm)]:
+        if value is not None:
+            overrides.append(f"{key}={value}")
+    for key, value in [("attackers", _csv(attacker)), ("critic_models", _csv(critic_models)), ("seeds", _csv(seeds))]:
+        if value is not None:
+            overrides.append(f"{key}=[{','.join(value)}]")
+    cfg = load_config(config, overrides, model=LoopConfig)
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+    def line(seed: int, r: int, m: dict) -> None:
+        if quiet:
+            return
+        attack = ", ".join(f"{k} {v['success']:.2f}" for k, v in m["attack"].items())
+        cq = m.get("critic_on_queries")
+        console.print(
+            f"seed {seed} round {r}: acc {m['acc']:.3f}  attack success: {attack}  "
+            + (f"critic acc on queries {cq['acc']:.2f} (n={cq['n']})  " if cq else "")
+            + f"human {m['human_spent']}/{m['human_budget']}"
+        )
+
+    result = run_loop(cfg, Store(store), on_round=line)
+    print_loop_summary(result.summary, cached=not result.computed)
+    if out is not None:
+        atomic_write_json(out / "loop_summary.json", result.summary)
+        console.print(f"wrote {out / 'loop_summary.json'}")
+
+
+def print_loop_summary(s: dict, cached: bool = False) -> None:
+    from .metrics import Estimate
+
+    def est(d: dict) -> Estimate:
+        return Estimate(d["mean"], tuple(d["ci"]) if d["ci"] else None, d.get("reason"))
+
+    title = (f"{s['task']}: critic {s['critic']} -> learner {s['learner']} ({s['loss']}), attackers {','.join(s['attackers'])}, "
+             f"human budget {s['human_budget']}, seeds {s['seeds']} (run {s['config_hash']}{', cached' if cached else ''})")
+    t = Table(title=title)
+    attackers = list(s["rounds"][0]["attack_success"])
+    for col in ("round", "learner acc [95% CI]", "PGR vs critic-only floor [95% CI]", *[f"attack success: {a}" for a in attackers],
+                "critic acc on queries", "human labels"):
+        t.add_column(col)
+    for r in s["rounds"]:
+        cq = r["critic_acc_on_queries"]
+        t.add_row(str(r["round"]) + (" (floor)" if r["round"] == 0 else ""), est(r["acc"]).fmt(), est(r["pgr"]).fmt(),
+                  *[f"{r['attack_success'][a]:.3f}" for a in attackers], "" if cq is None else f"{cq:.3f}", f"{r['human_spent']:.0f}")
+    console.print(t)
+    console.print(f"critic on test: acc {est(s['critic_acc']).fmt()}, ECE {s['critic_ece']:.3f}; "
+                  f"gold ceiling: acc {est(s['ceiling_acc']).fmt()}; floor (naive W2S on critic labels): acc {est(s['floor_acc']).fmt()}")
 
 
 @app.command()

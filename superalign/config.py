@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -87,6 +87,77 @@ class ExperimentConfig(BaseModel):
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
+ATTACKERS = ("pool", "perturb", "generative")
+
+
+class PerturbConfig(BaseModel):
+    """The perturbation attacker's search budget (see superalign/oversight/perturb.py)."""
+
+    model_config = ConfigDict(extra="forbid")
+    max_edits: int = Field(3, ge=1, description="edits per text")
+    max_words: int = Field(8, ge=1, description="most important words tried")
+    n_char: int = Field(2, ge=0, description="character-noise variants tried per word")
+    max_queries: int = Field(120, ge=2, description="learner calls per attacked text")
+
+
+class LoopConfig(BaseModel):
+    """The attacker-learner-critic loop (superalign/oversight): who attacks, who judges, who learns,
+    how many human labels it may spend, for how many rounds."""
+
+    model_config = ConfigDict(extra="forbid")
+    task: str = "sentiment"
+    task_args: dict[str, Any] = Field(default_factory=dict)
+    label_names: list[str] | None = Field(None, description="class names for LLM prompts (default: the task's)")
+    critic: Literal["weak", "llm"] = "weak"
+    critic_models: list[str] = Field(default_factory=lambda: ["tfidf", "static"], description="weak critic ensemble, fit on train_gt")
+    learner: str = Field("minilm", description="the strong model (a probe on this encoder)")
+    loss: str = "logconf"
+    loss_params: dict[str, Any] = Field(default_factory=dict)
+    weighting: Literal["confidence", "margin", "none"] = Field("confidence", description="critic label weight")
+    human_weight: float = Field(1.0, gt=0, description="sample weight of a human label (trained as gold)")
+    attackers: list[str] = Field(default_factory=lambda: ["pool", "perturb"])
+    attack_size: int = Field(40, ge=0, description="queries per attacker per round")
+    eval_size: int = Field(60, ge=1, description="fresh attacks per attacker per round, on the val split")
+    pool_mode: Literal["uncertainty", "disagreement", "both"] = "both"
+    perturb: PerturbConfig = Field(default_factory=PerturbConfig)
+    rounds: int = Field(5, ge=0)
+    human_budget: int = Field(50, ge=0, description="gold labels the human oracle may give, over all rounds")
+    policy: str = Field("disagreement", description="which queries a human labels: disagreement, uncertainty, random")
+    llm: str = Field("local:smollm2", description="LLM for the llm critic / generative attacker: local[:PATH] or openai[:MODEL]")
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2])
+    data_seed: int = 0
+    sizes: SplitSizes = Field(default_factory=lambda: SplitSizes(train_gt=500, train_w2s=2000, val=300, test=1500))
+    probe: ProbeConfig = Field(default_factory=ProbeConfig)
+    n_bootstrap: int = Field(1000, ge=10)
+    min_gap: float = Field(0.02, ge=0)
+
+    @field_validator("attackers")
+    @classmethod
+    def _known_attackers(cls, v: list[str]) -> list[str]:
+        if not v:
+            raise ValueError("must not be empty")
+        unknown = [a for a in v if a not in ATTACKERS]
+        if unknown:
+            raise ValueError(f"unknown attacker(s) {unknown}; known: {', '.join(ATTACKERS)}")
+        if len(set(v)) != len(v):
+            raise ValueError(f"has duplicates: {v}")
+        return v
+
+    @field_validator("seeds", "critic_models")
+    @classmethod
+    def _non_empty_unique(cls, v: list) -> list:
+        if not v:
+            raise ValueError("must not be empty")
+        if len(set(v)) != len(v):
+            raise ValueError(f"has duplicates: {v}")
+        return v
+
+    def hash(self) -> str:
+        """Content hash of the resolved config: the loop's identity (its rounds are stored under it)."""
+        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
 def _parse_value(text: str) -> Any:
     try:
         return yaml.safe_load(text)
@@ -110,8 +181,13 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     return data
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> ExperimentConfig:
-    """Defaults, then the YAML file, then overrides; a clear ConfigError on anything invalid."""
+C = TypeVar("C", bound=BaseModel)
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None, model: type[C] = ExperimentConfig) -> C:  # type: ignore[assignment]
+    """Defaults, then the YAML file, then overrides; a clear ConfigError on anything invalid.
+
+    `model` is the config class (`ExperimentConfig` by default, `LoopConfig` for the loop)."""
     data: dict[str, Any] = {}
     if path is not None:
         p = Path(path)
@@ -126,7 +202,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         data = loaded or {}
     data = apply_overrides(data, overrides or [])
     try:
-        return ExperimentConfig.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as e:
         err = e.errors()[0]
         where = ".".join(str(x) for x in err["loc"]) or "config"

@@ -33,21 +33,6 @@ from .encoders import Encoder
 LossFn = Callable  # (logits, targets, step_frac) -> scalar tensor, see superalign.losses
 
 
-@contextmanager
-def _one_thread() -> Iterator[None]:
-    """Run torch on one thread. A probe head's ops are tiny, so with several threads the per-op
-    threading overhead dominates: the default student fit took 81 s on 2 threads and 2.5 s on 1
-    on a loaded 2-core machine, with identical predictions."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(n)
-
-
 def split_pairs(inputs: Sequence) -> tuple[list[str], list[str]] | None:
     """``(A texts, B texts)`` when the inputs are pairs, None when they are texts; mixing is an error."""
     is_pair = [isinstance(x, (tuple, list)) for x in inputs]
@@ -164,8 +149,19 @@ class ProbeClassifier:
     def fit(
         self, texts: Sequence, soft_labels: np.ndarray, loss: LossFn, loss_name: str = "xent",
         val: tuple[Sequence, np.ndarray] | None = None,
+        sample_weight: np.ndarray | None = None, gold_mask: np.ndarray | None = None,
     ) -> ProbeClassifier:
-        """Train the head for a fixed schedule (``val`` is accepted and unused)."""
+        """Train the head for a fixed schedule (``val`` is accepted and unused). Optional, for the
+        oversight learner (`superalign.oversight`):
+
+        - ``sample_weight``: minibatches are drawn with replacement with probability proportional
+          to the weight, an unbiased estimate of the weighted loss that works with every
+          registered loss (batch-level losses such as ``logconf`` included);
+        - ``gold_mask``: rows that are ground truth (e.g. human labels) are trained with plain
+          cross-entropy instead of ``loss``, so a W2S loss never mixes a gold label with the
+          student's own beliefs. Each part counts in proportion to its rows in the batch.
+        Without them the training is exactly the plain (uniform, one-loss) procedure.
+        """
         import torch
 
         raw = self._encode(texts)
@@ -192,31 +188,84 @@ class ProbeClassifier:
             head = PairwiseHead(head)
         opt = torch.optim.AdamW(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         n = len(x)
+        draw = _weighted_draw(sample_weight, n)
+        gold = None if gold_mask is None else torch.as_tensor(np.asarray(gold_mask, dtype=bool))
+        if gold is not None and len(gold) != n:
+            raise ValueError(f"gold_mask has {len(gold)} entries for {n} examples")
         steps_per_epoch = max(1, -(-n // cfg.batch_size))
         total = cfg.epochs * steps_per_epoch
-        step = 0
-        with _one_thread():
-            for _ in range(cfg.epochs):
-                perm = torch.randperm(n, generator=g)
-                for i in range(0, n, cfg.batch_size):
-                    idx = perm[i : i + cfg.batch_size]
-                    out = loss(head(x[idx]), y[idx], step / total)
-                    opt.zero_grad()
-                    out.backward()
-                    opt.step()
-                    step += 1
+        with single_thread():
+            self._train(head, opt, x, y, loss, draw, gold, g, total)
         self._head = head.eval()
         return self
+
+    def _train(self, head, opt, x, y, loss, draw, gold, g, total) -> None:
+        import torch
+
+        cfg, n, step = self.config, len(x), 0
+        for _ in range(cfg.epochs):
+            perm = torch.randperm(n, generator=g) if draw is None else torch.multinomial(draw, n, replacement=True, generator=g)
+            for i in range(0, n, cfg.batch_size):
+                idx = perm[i : i + cfg.batch_size]
+                if gold is None:
+                    out = loss(head(x[idx]), y[idx], step / total)
+                else:
+                    out = _mixed_loss(loss, head(x[idx]), y[idx], gold[idx], step / total)
+                opt.zero_grad()
+                out.backward()
+                opt.step()
+                step += 1
 
     def predict_proba(self, texts: Sequence) -> np.ndarray:
         import torch
 
         if self._head is None:
             raise RuntimeError("predict_proba called before fit")
-        x = self._features(texts)
-        with torch.no_grad(), _one_thread():
-            logits = self._head(torch.from_numpy(x))
+        feats = self._features(texts)
+        with torch.no_grad(), single_thread():
+            logits = self._head(torch.from_numpy(feats))
             return torch.softmax(logits, -1).numpy().astype(np.float64)
+
+
+@contextmanager
+def single_thread() -> Iterator[None]:
+    """Run torch on one thread: a probe head's small matrices gain nothing from intra-op
+    threads, and on a loaded 2-core machine the thread hand-offs made each step ~50x slower."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
+
+
+def _weighted_draw(sample_weight: np.ndarray | None, n: int):
+    """Normalised sampling probabilities as a tensor, or None for uniform epochs."""
+    import torch
+
+    if sample_weight is None:
+        return None
+    w = np.asarray(sample_weight, dtype=np.float64)
+    if w.shape != (n,) or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+        raise ValueError(f"sample_weight must be {n} finite non-negative numbers with a positive sum")
+    return torch.as_tensor(w / w.sum(), dtype=torch.float64)
+
+
+def _mixed_loss(loss: LossFn, logits, targets, gold, step_frac: float):
+    """`loss` on the weakly labelled rows, cross-entropy on the gold rows, weighted by row counts."""
+    import torch.nn.functional as F
+
+    n = len(logits)
+    out = logits.new_zeros(())
+    weak = ~gold
+    if weak.any():
+        out = out + loss(logits[weak], targets[weak], step_frac) * (weak.sum() / n)
+    if gold.any():
+        xent = -(targets[gold] * F.log_softmax(logits[gold], -1)).sum(-1).mean()
+        out = out + xent * (gold.sum() / n)
+    return out
 
 
 class TfidfClassifier:
@@ -272,6 +321,19 @@ class TfidfClassifier:
         if self._lr is None:
             raise RuntimeError("predict_proba called before fit")
         return self._lr.predict_proba(self._design(texts))
+
+    def top_features(self, text: str, label: int, k: int = 3) -> list[tuple[str, float]]:
+        """The `k` n-grams of `text` that push hardest towards `label` (tf-idf value x weight)."""
+        if self._lr is None:
+            raise RuntimeError("top_features called before fit")
+        row = self._vec.transform([text]).tocoo()
+        coef = self._lr.coef_[0] if self._lr.coef_.shape[0] == 1 else self._lr.coef_[label] - self._lr.coef_.mean(0)
+        sign = (1 if label == 1 else -1) if self._lr.coef_.shape[0] == 1 else 1
+        if getattr(self, "_names", None) is None or len(self._names) != len(coef):
+            self._names = self._vec.get_feature_names_out()  # sorts the vocabulary: once per fit
+        names = self._names
+        contrib = sorted(((float(v * coef[j] * sign), str(names[j])) for j, v in zip(row.col, row.data)), reverse=True)
+        return [(name, c) for c, name in contrib[:k] if c > 0]
 
 
 class ProfanityCheckClassifier:

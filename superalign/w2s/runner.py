@@ -30,7 +30,9 @@ from ..config import ExperimentConfig
 from ..data import Splits, fingerprint, get_task, make_splits, task_metric
 from ..metrics import PGRAnalysis, evaluate
 from ..errors import ConfigError
-from ..models import CachedEncoder, Classifier, ProbeClassifier, classifier_builder, encoder_for, hf_source
+from ..models import (
+    CachedEncoder, Classifier, FinetuneConfig, ProbeClassifier, ProbeConfig, classifier_builder, encoder_for, hf_source,
+)
 from ..store import Store, atomic_write_json
 from .chain import relabel_out_of_fold
 from .methods import MethodContext, Supervisor, check_method, get_method
@@ -52,31 +54,36 @@ class ModelFactory:
     ``uses_val`` says whether `fit` consumes a validation set (fine-tuning's early stopping).
     """
 
-    def __init__(self, spec: str, cfg: ExperimentConfig):
-        self.spec, self.cfg = spec, cfg
-        source = hf_source(spec) if cfg.mode == "finetune" else None
+    def __init__(self, spec: str, probe: ProbeConfig, finetune: FinetuneConfig | None = None):
+        self.spec, self.probe, self.finetune_config = spec, probe, finetune
+        source = hf_source(spec) if finetune is not None else None
         self.finetune = source is not None
         self._build = None if self.finetune else classifier_builder(spec)  # tfidf, profanity_check
         self.encoder = None
         if self.finetune:
             self.source, self.key = source
-            self.settings: Any = ("finetune", cfg.finetune.key())
+            self.settings: Any = ("finetune", finetune.key())
         else:
             if self._build is None:
                 self.encoder = CachedEncoder(encoder_for(spec), assets.home() / "features")
             self.key = self._build(0).key if self._build is not None else self.encoder.key
-            self.settings = cfg.probe.model_dump()
-        self.uses_val = self.finetune and cfg.finetune.early_stopping
+            self.settings = probe.model_dump()
+        self.uses_val = self.finetune and finetune.early_stopping
+
+    @classmethod
+    def of(cls, spec: str, cfg: ExperimentConfig) -> ModelFactory:
+        """The factory for `spec` under an experiment's mode, probe and fine-tuning settings."""
+        return cls(spec, cfg.probe, cfg.finetune if cfg.mode == "finetune" else None)
 
     def __call__(self, seed: int, workdir: Path | None = None) -> Classifier:
         """A fresh classifier; ``workdir`` is where a fine-tuned model keeps its checkpoint."""
         if self.finetune:
             from ..models.finetune import FinetuneClassifier  # imports torch: only when a stage runs
 
-            return FinetuneClassifier(self.source, self.key, self.cfg.finetune, seed=seed, checkpoint_dir=workdir)
+            return FinetuneClassifier(self.source, self.key, self.finetune_config, seed=seed, checkpoint_dir=workdir)
         if self._build is not None:
             return self._build(seed)
-        return ProbeClassifier(self.encoder, self.cfg.probe, seed=seed)
+        return ProbeClassifier(self.encoder, self.probe, seed=seed)
 
 
 @dataclass
@@ -142,7 +149,7 @@ def _supervisor_labels(sup: Supervisor, cfg: ExperimentConfig, splits: Splits, s
                        factories: dict[str, ModelFactory]) -> tuple[np.ndarray, str]:
     """Soft labels of train_w2s from an extra weak supervisor fit on (a resample of) train_gt: a cached stage."""
     if sup.model not in factories:
-        factories[sup.model] = ModelFactory(sup.model, cfg)
+        factories[sup.model] = ModelFactory.of(sup.model, cfg)
     f, gt, w2s = factories[sup.model], splits.train_gt, splits.train_w2s
     sub_seed = seed * 1000 + 1 + sup.index
     idx = np.random.default_rng(sub_seed).integers(0, len(gt), len(gt)) if sup.bag else np.arange(len(gt))
@@ -263,8 +270,8 @@ def run_experiment(cfg: ExperimentConfig, store: Store | None = None, progress: 
     atomic_write_json(store.run_dir(chash) / "config.json", cfg.model_dump(mode="json"))
     task = get_task(cfg.task, **cfg.task_args)
     data = task.load()
-    weak, strong = ModelFactory(cfg.weak, cfg), ModelFactory(cfg.strong, cfg)
-    rungs = [ModelFactory(spec, cfg) for spec in cfg.chain[1:-1]]
+    weak, strong = ModelFactory.of(cfg.weak, cfg), ModelFactory.of(cfg.strong, cfg)
+    rungs = [ModelFactory.of(spec, cfg) for spec in cfg.chain[1:-1]]
     before = len(store.computed)
     tests, probs, rows = [], [], []
     with _progress(progress, len(cfg.seeds) * (2 + len(rungs) + len(cfg.methods))) as tick:

@@ -1,0 +1,45 @@
+"""The generative-model seam: a chat LLM that maps messages to a reply.
+
+Backends: `TransformersLLM` (a local causal LM: a folder, a hub id, a GGUF file, or the bundled
+SmolLM2-135M-Instruct) and `OpenAICompatibleLLM` (any server speaking the OpenAI chat API:
+vLLM, Ollama, llama.cpp server). The oversight loop's generative attacker and LLM critic
+depend only on this protocol.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+from ..errors import SuperalignError
+
+Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": "..."}
+
+
+class LLMError(SuperalignError):
+    """An LLM backend that cannot be reached, refuses, or answers with something unusable."""
+
+
+@runtime_checkable
+class LLM(Protocol):
+    """A chat model. `key` identifies the model (never a secret); replies are plain strings."""
+
+    key: str
+
+    def chat(self, messages: Sequence[Message], max_tokens: int = 128, temperature: float = 0.0) -> str: ...
+
+    def chat_many(
+        self, conversations: Sequence[Sequence[Message]], max_tokens: int = 128, temperature: float = 0.0
+    ) -> list[str]: ...
+
+
+def validate_messages(messages: Sequence[Message]) -> list[Message]:
+    """A clean copy of a chat, or an LLMError naming what is wrong with it."""
+    out = []
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict) or m.get("role") not in ("system", "user", "assistant") or not isinstance(m.get("content"), str):
+            raise LLMError(f"message {i} must be a dict with role system/user/assistant and a string content, got {m!r}")
+        out.append({"role": m["role"], "content": m["content"]})
+    if not out:
+        raise LLMError("a chat needs at least one message")
+    return out

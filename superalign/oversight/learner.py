@@ -1,0 +1,131 @@
+"""The learner: the strong model, refit on accumulated critic feedback plus human gold labels.
+
+Feedback is kept in a `FeedbackLedger`, one entry per distinct text:
+  critic  target = the critic's soft label, weight = a function of its confidence;
+  human   target = the gold label (one-hot), weight = `human_weight`, trained as ground truth;
+  edit    a meaning-preserving edit of a pool item: target = whatever the source item's entry is
+          at training time (consistency training, as in adversarial training with label-preserving
+          perturbations; Miyato et al. 2018 VAT; Xie et al. 2020 UDA), so a later human label of
+          the source also corrects its edits.
+A human label always wins over a critic label for the same text. The learner trains a fresh
+classifier on the whole ledger with a registered W2S loss (default ``logconf``; Burns et al. 2023).
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from ..losses import get_loss
+from ..models import Classifier
+from .types import Feedback, OversightError, Verdict
+
+log = logging.getLogger(__name__)
+
+Weighting = Literal["confidence", "margin", "none"]
+
+
+def critic_weight(v: Verdict, weighting: Weighting) -> float:
+    """Sample weight of a critic label: its confidence, its margin over the runner-up, or 1."""
+    if weighting == "none":
+        return 1.0
+    if weighting == "confidence":
+        return float(v.confidence)
+    p = sorted(v.probs)
+    return float(p[-1] - p[-2]) + 1e-3
+
+
+@dataclass
+class _Entry:
+    kind: str  # "critic" | "human" | "edit"
+    target: np.ndarray | None
+    weight: float
+    ref: str | None = None  # edit: the source text whose entry gives the target
+
+
+class FeedbackLedger:
+    """Distinct texts with their current training signal (see the module docstring)."""
+
+    def __init__(self, k: int, weighting: Weighting = "confidence", human_weight: float = 1.0):
+        self.k, self.weighting, self.human_weight = k, weighting, human_weight
+        self.entries: dict[str, _Entry] = {}
+
+    def add_critic(self, text: str, verdict: Verdict) -> None:
+        if verdict.status != "ok" or self.entries.get(text, _Entry("", None, 0)).kind == "human":
+            return
+        self.entries[text] = _Entry("critic", np.asarray(verdict.probs, dtype=np.float32), critic_weight(verdict, self.weighting))
+
+    def add_edit(self, text: str, source_text: str) -> None:
+        if text == source_text or self.entries.get(text, _Entry("", None, 0)).kind == "human":
+            return
+        self.entries[text] = _Entry("edit", None, 0.0, ref=source_text)
+
+    def add_human(self, text: str, label: int) -> None:
+        self.entries[text] = _Entry("human", np.eye(self.k, dtype=np.float32)[label], self.human_weight)
+
+    def counts(self) -> dict[str, int]:
+        out = {"critic": 0, "human": 0, "edit": 0}
+        for e in self.entries.values():
+            out[e.kind] += 1
+        return out
+
+    def feedback(self) -> Feedback:
+        texts, targets, weights, gold = [], [], [], []
+        for text, e in self.entries.items():
+            if e.kind == "edit":
+                src = self.entries.get(e.ref or "")
+                if src is None or src.target is None:
+                    continue  # the source has no usable label (e.g. an unparseable verdict)
+                target, is_gold, weight = src.target, src.kind == "human", src.weight
+            else:
+                target, is_gold, weight = e.target, e.kind == "human", e.weight
+            texts.append(text)
+            targets.append(target)
+            weights.append(weight)
+            gold.append(is_gold)
+        if not texts:
+            raise OversightError("no usable feedback: every critic verdict was unparseable")
+        return Feedback(texts, np.stack(targets).astype(np.float32), np.asarray(weights, dtype=np.float64), np.asarray(gold, dtype=bool))
+
+
+def _accepts(fn: Callable, *names: str) -> bool:
+    params = inspect.signature(fn).parameters
+    return all(n in params for n in names) or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
+class ClassifierLearner:
+    """A `Learner` around any `Classifier`: each update fits a fresh one on all the feedback.
+
+    Sample weights and gold rows are passed to classifiers whose ``fit`` accepts
+    ``sample_weight`` and ``gold_mask`` (`ProbeClassifier`); any other classifier is fit on the
+    same targets unweighted (with a warning), so the `Classifier` protocol is unchanged.
+    """
+
+    def __init__(self, factory: Callable[[int], Classifier], key: str, loss: str = "logconf",
+                 loss_params: dict[str, Any] | None = None, seed: int = 0):
+        self.factory, self.key, self.seed = factory, key, seed
+        self.loss_name, self.loss_params = loss, dict(loss_params or {})
+        self._loss = get_loss(loss, **self.loss_params)
+        self._clf: Classifier | None = None
+        self.updates = 0
+
+    def update(self, feedback: Feedback) -> None:
+        clf = self.factory(self.seed)
+        kwargs: dict[str, Any] = {}
+        if _accepts(clf.fit, "sample_weight", "gold_mask"):
+            kwargs = {"sample_weight": feedback.weights, "gold_mask": feedback.gold}
+        elif feedback.gold.any() or np.ptp(feedback.weights) > 0:
+            log.warning("%s.fit takes no sample_weight/gold_mask: training unweighted", type(clf).__name__)
+        clf.fit(feedback.texts, feedback.targets, self._loss, loss_name=self.loss_name, **kwargs)
+        self._clf = clf
+        self.updates += 1
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        if self._clf is None:
+            raise OversightError("the learner has not been trained yet")
+        return self._clf.predict_proba(list(texts))

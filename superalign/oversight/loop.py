@@ -1,0 +1,353 @@
+"""The attacker-learner-critic loop with a budgeted human expert, measured round by round.
+
+One seed, on disjoint splits (`make_splits`):
+  train_gt   ground truth the weak critic is fit on (a weak critic's only gold)
+  train_w2s  the unlabelled pool; its gold is held by the `HumanOracle` (budgeted) and trains
+             the gold ceiling, and is never handed to the learner otherwise
+  val        fresh attacks after each round measure attack success (never trained on)
+  test       held-out gold: learner accuracy, and PGR relative to the critic-only floor
+
+Round 0 trains the learner on the critic's labels of the whole pool (naive W2S on critic labels:
+the floor). Each round r = 1..R then runs: attack (every attacker proposes queries against the
+current learner) -> the learner answers -> the critic judges the query-response pairs -> a
+selection policy picks the queries a human should label and the oracle answers them within its
+budget -> the learner refits on all feedback -> evaluation. Every finished round is written
+atomically under ``<store>/loop-<config hash>/seed<s>/round_<r>.{json,npz}``; a rerun replays
+finished rounds from disk (the learner is refit on the replayed feedback only when a new round
+must be computed), so a killed loop resumes at its first unfinished round.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..config import LoopConfig
+from ..data import Splits, fingerprint, get_task, make_splits
+from ..losses import get_loss
+from ..metrics import PGRAnalysis, ece, evaluate
+from ..store import Store, atomic_write_bytes, atomic_write_json
+from ..w2s.runner import ModelFactory, one_hot
+from .attackers import GenerativeAttacker, PerturbationAttacker, PoolAttacker
+from .critics import LLMCritic, WeakCritic
+from .learner import ClassifierLearner, FeedbackLedger
+from .oracle import POLICIES, HumanOracle, select_for_human
+from .types import Attacker, Critic, OversightError, Query, Verdict
+
+log = logging.getLogger(__name__)
+
+_DEFAULT_LABEL_NAMES = {"sentiment": ["negative", "positive"]}
+
+
+def label_names_for(cfg: LoopConfig, task: Any) -> list[str]:
+    if cfg.label_names:
+        if len(cfg.label_names) != 2:
+            raise OversightError(f"label_names must name the 2 classes, got {cfg.label_names}")
+        return list(cfg.label_names)
+    names = getattr(task, "label_names", None) or _DEFAULT_LABEL_NAMES.get(cfg.task)
+    return list(names) if names else ["class 0", "class 1"]
+
+
+def build_critic(cfg: LoopConfig, seed: int, label_names: Sequence[str], task_description: str, llm: Any = None) -> Critic:
+    """The configured critic (a weak critic still has to be `fit` on train_gt)."""
+    if cfg.critic == "weak":
+        return WeakCritic({m: ModelFactory(m, cfg.probe)(seed) for m in cfg.critic_models}, label_names)
+    return LLMCritic(llm if llm is not None else _llm(cfg), label_names, task_description)
+
+
+def _llm(cfg: LoopConfig) -> Any:
+    from ..llm import get_llm
+
+    return get_llm(cfg.llm)
+
+
+def build_attackers(cfg: LoopConfig, critic: Critic, label_names: Sequence[str], task_description: str, llm: Any = None) -> list[Attacker]:
+    out: list[Attacker] = []
+    for name in cfg.attackers:
+        if name == "pool":
+            out.append(PoolAttacker(critic, cfg.pool_mode))
+        elif name == "perturb":
+            p = cfg.perturb
+            out.append(PerturbationAttacker(p.max_edits, p.max_words, p.n_char, p.max_queries))
+        else:
+            out.append(GenerativeAttacker(llm if llm is not None else _llm(cfg), label_names, task_description))
+    return out
+
+
+def _human_share(cfg: LoopConfig, r: int) -> int:
+    """Labels the oracle may have spent by the end of round r (spread evenly; leftovers carry over)."""
+    return cfg.human_budget * r // max(1, cfg.rounds)
+
+
+@dataclass
+class SeedLoop:
+    """One seed's loop: per round (0 = floor) the metrics and test probabilities, plus the ceiling."""
+
+    seed: int
+    rounds: list[dict[str, Any]]
+    test_probs: list[np.ndarray]
+    ceiling_probs: np.ndarray
+    critic_test_probs: np.ndarray
+    test_labels: np.ndarray
+    oracle_log: list[dict[str, Any]]
+    computed: list[int] = field(default_factory=list)  # rounds computed now (not replayed)
+
+
+class _Round:
+    """Files of one finished round: the JSON record is written last and marks completion."""
+
+    def __init__(self, folder: Path, r: int):
+        self.json, self.npz = folder / f"round_{r}.json", folder / f"round_{r}.npz"
+
+    def done(self) -> bool:
+        return self.json.exists() and self.npz.exists()
+
+    def load(self) -> tuple[dict[str, Any], np.ndarray]:
+        with np.load(self.npz) as z:
+            probs = z["test_probs"]
+        return json.loads(self.json.read_text()), probs
+
+    def save(self, record: dict[str, Any], test_probs: np.ndarray) -> None:
+        buf = io.BytesIO()
+        np.savez(buf, test_probs=test_probs)
+        atomic_write_bytes(self.npz, buf.getvalue())
+        atomic_write_json(self.json, record)
+
+
+def _apply(ledger: FeedbackLedger, by_id: dict[str, Query], queries: Sequence[Query], verdicts: Sequence[Verdict],
+           human: Sequence[dict[str, Any]]) -> None:
+    """Add one round's critic verdicts and human labels to the ledger (compute and replay alike)."""
+    for q, v in zip(queries, verdicts):
+        src = by_id.get(q.source) if q.source else None
+        if src is not None and q.text != src.text:
+            ledger.add_edit(q.text, src.text)  # a label-preserving edit: trained on its source's label
+        else:
+            ledger.add_critic(q.text, v)
+    for h in human:
+        src_text = by_id[h["source"]].text
+        ledger.add_human(src_text, int(h["label"]))
+        if h["text"] != src_text:
+            ledger.add_human(h["text"], int(h["label"]))
+
+
+def _attack_eval(learner: ClassifierLearner, attackers: Sequence[Attacker], val_q: list[Query], val_gold: np.ndarray,
+                 perturb_ix: np.ndarray, gen_eval: list[Query], n: int, rng: np.random.Generator) -> dict[str, dict[str, float]]:
+    """Fresh attacks on the val split against the current learner: success = the learner errs.
+
+    pool: share of the `n` most suspicious val items the learner gets wrong; perturb: share of
+    a fixed sample of correctly classified val items whose edits flip the learner to a wrong
+    label (TextAttack's attack success rate); generative: share of a fixed set of generated
+    inputs the learner labels differently from the class the attacker asked for.
+    """
+    gold = {q.id: int(y) for q, y in zip(val_q, val_gold)}
+    out: dict[str, dict[str, float]] = {}
+    for a in attackers:
+        if isinstance(a, PoolAttacker):
+            qs = a.propose(learner, val_q, n, rng)
+            pred = learner.predict_proba([q.text for q in qs]).argmax(1)
+            wrong = int(sum(p != gold[q.id] for p, q in zip(pred, qs)))
+            out[a.name] = {"success": wrong / max(1, len(qs)), "n": len(qs)}
+        elif isinstance(a, PerturbationAttacker):
+            texts = [val_q[i].text for i in perturb_ix]
+            right = learner.predict_proba(texts).argmax(1) == val_gold[perturb_ix]
+            flips = sum(a.attack(learner, t).flipped for t, ok in zip(texts, right) if ok)
+            out[a.name] = {"success": flips / max(1, int(right.sum())), "n": int(right.sum())}
+        elif isinstance(a, GenerativeAttacker):
+            pred = learner.predict_proba([q.text for q in gen_eval]).argmax(1) if gen_eval else np.zeros(0, int)
+            miss = int(sum(p != q.intended for p, q in zip(pred, gen_eval)))
+            out[a.name] = {"success": miss / max(1, len(gen_eval)), "n": len(gen_eval)}
+    return out
+
+
+def run_seed_loop(
+    cfg: LoopConfig, splits: Splits, seed: int, store: Store, *, label_names: Sequence[str] = ("class 0", "class 1"),
+    task_description: str = "", llm: Any = None, on_round: Callable[[int, dict[str, Any]], None] = lambda r, m: None,
+) -> SeedLoop:
+    """Run (or resume) the loop for one seed; see the module docstring."""
+    gt, w2s, val, test = splits.train_gt, splits.train_w2s, splits.val, splits.test
+    folder = store.run_dir(f"loop-{cfg.hash()}") / f"seed{seed}"
+    k = len(label_names)
+    strong = ModelFactory(cfg.learner, cfg.probe)
+    critic = build_critic(cfg, seed, label_names, task_description, llm)
+    if isinstance(critic, WeakCritic):
+        critic.fit(gt.texts, gt.labels, get_loss("xent"))
+    attackers = build_attackers(cfg, critic, label_names, task_description, llm)
+    pool = [Query(f"pool:{i}", t, f"pool:{i}", "pool") for i, t in enumerate(w2s.texts)]
+    by_id = {q.id: q for q in pool}
+    pool_gold = {q.id: int(y) for q, y in zip(pool, w2s.labels)}  # evaluation only (critic accuracy)
+    oracle = HumanOracle(pool_gold, cfg.human_budget)
+    ledger = FeedbackLedger(k, cfg.weighting, cfg.human_weight)
+    for q, v in zip(pool, critic.judge(pool)):
+        ledger.add_critic(q.text, v)
+    learner = ClassifierLearner(strong, strong.key, cfg.loss, cfg.loss_params, seed)
+
+    common = (cfg.probe.model_dump(), seed, test.texts)
+    ceiling = store.stage(
+        fingerprint("loop-ceiling", strong.key, common, w2s.texts, w2s.labels),
+        lambda: {"test": strong(seed).fit(w2s.texts, one_hot(w2s.labels, k), get_loss("xent")).predict_proba(test.texts)},
+    )["test"]
+    critic_test = np.array([v.probs for v in critic.judge([Query(f"test:{i}", t, None, "test") for i, t in enumerate(test.texts)])])
+
+    val_q = [Query(f"val:{i}", t, None, "val") for i, t in enumerate(val.texts)]
+    eval_rng = np.random.default_rng([cfg.data_seed, seed, 10**6])
+    perturb_ix = eval_rng.permutation(len(val_q))[: cfg.eval_size]
+    gen_eval: list[Query] = []
+    gen = next((a for a in attackers if isinstance(a, GenerativeAttacker)), None)
+    if gen is not None:
+        gen_file = folder / "generative_eval.json"
+        if gen_file.exists():
+            gen_eval = [Query.from_dict(d) for d in json.loads(gen_file.read_text())]
+        else:
+            gen_eval = gen.propose(learner, val_q, cfg.eval_size, eval_rng)
+            atomic_write_json(gen_file, [q.to_dict() for q in gen_eval])
+
+    rounds, test_probs, computed = [], [], []
+    proposed: set[str] = set()  # pool items already proposed (never proposed twice)
+    labelled: set[str] = set()  # pool items a human has labelled
+    trained_upto = -1
+    for r in range(cfg.rounds + 1):
+        rf = _Round(folder, r)
+        if rf.done():
+            rec, probs = rf.load()
+            queries = [Query.from_dict(d["query"]) for d in rec["queries"]]
+            verdicts = [Verdict(**{**d["verdict"], "probs": tuple(d["verdict"]["probs"])}) for d in rec["queries"]]
+            _apply(ledger, by_id, queries, verdicts, rec["human"])
+            oracle.restore(rec["oracle_log"])
+            proposed |= {q.id for q in queries if q.attacker == "pool"}
+            labelled |= {h["source"] for h in rec["human"]}
+            rounds.append(rec["metrics"])
+            test_probs.append(probs)
+            continue
+        rng = np.random.default_rng([cfg.data_seed, seed, r])
+        queries, verdicts, human, log_start = [], [], [], len(oracle.log)
+        if r > 0:
+            if trained_upto != r - 1:
+                learner.update(ledger.feedback())
+            available = [q for q in pool if q.id not in proposed and q.id not in labelled]
+            seen: set[str] = set()
+            for a in attackers:
+                for q in a.propose(learner, pool if isinstance(a, GenerativeAttacker) else available, cfg.attack_size, rng):
+                    if q.id not in seen:
+                        seen.add(q.id)
+                        queries.append(q)
+            lp = learner.predict_proba([q.text for q in queries]) if queries else np.zeros((0, k))
+            verdicts = critic.judge(queries, lp.argmax(1)) if queries else []
+            want = _human_share(cfg, r) - oracle.spent
+            chosen = select_for_human(cfg.policy, queries, lp, verdicts, want, oracle, rng, exclude=labelled)
+            answers = oracle.label([queries[i] for i in chosen], round=r) if chosen else []
+            human = [{"id": queries[i].id, "source": queries[i].source, "text": queries[i].text, "label": y}
+                     for i, y in zip(chosen, answers)]
+            _apply(ledger, by_id, queries, verdicts, human)
+            proposed |= {q.id for q in queries if q.attacker == "pool"}
+            labelled |= {h["source"] for h in human}
+        learner.update(ledger.feedback())
+        trained_upto = r
+        probs = learner.predict_proba(test.texts)
+        metrics = _round_metrics(r, probs, test.labels, critic_test, queries, verdicts,
+                                 lp if r > 0 else None, pool_gold, oracle, human, ledger)
+        metrics["attack"] = _attack_eval(learner, attackers, val_q, val.labels, perturb_ix, gen_eval, cfg.eval_size,
+                                         np.random.default_rng([cfg.data_seed, seed, r, 1]))
+        record = {
+            "round": r, "seed": seed, "metrics": metrics, "human": human, "oracle_log": oracle.log[log_start:],
+            "queries": [{"query": q.to_dict(), "verdict": v.to_dict(), "learner_probs": [float(x) for x in lp[i]]}
+                        for i, (q, v) in enumerate(zip(queries, verdicts))] if r > 0 else [],
+        }
+        rf.save(record, probs)
+        rounds.append(metrics)
+        test_probs.append(probs)
+        computed.append(r)
+        on_round(r, metrics)
+    return SeedLoop(seed, rounds, test_probs, ceiling, critic_test, test.labels, oracle.log, computed)
+
+
+def _round_metrics(r: int, probs: np.ndarray, labels: np.ndarray, critic_test: np.ndarray, queries: Sequence[Query],
+                   verdicts: Sequence[Verdict], lp: np.ndarray | None, pool_gold: dict[str, int], oracle: HumanOracle,
+                   human: Sequence[dict[str, Any]], ledger: FeedbackLedger) -> dict[str, Any]:
+    m: dict[str, Any] = {"round": r, **evaluate(probs, labels, critic_test)}
+    m["agreement_with_critic"] = m.pop("agreement")
+    with_gold = [i for i, q in enumerate(queries) if q.source in pool_gold]
+    if with_gold:
+        y = np.array([pool_gold[queries[i].source] for i in with_gold])  # type: ignore[index]
+        cp = np.array([verdicts[i].probs for i in with_gold])
+        m["critic_on_queries"] = {"acc": float((cp.argmax(1) == y).mean()), "ece": ece(cp, y), "n": len(with_gold)}
+        assert lp is not None
+        m["learner_on_queries_acc"] = float((lp[with_gold].argmax(1) == y).mean())
+    m["queries"] = {name: sum(q.attacker == name for q in queries) for name in sorted({q.attacker for q in queries})}
+    m["unparseable"] = sum(v.status == "unparseable" for v in verdicts)
+    m["human_new"], m["human_spent"], m["human_budget"] = len(human), oracle.spent, oracle.budget
+    m["feedback"] = ledger.counts()
+    return m
+
+
+@dataclass
+class LoopResult:
+    config: LoopConfig
+    summary: dict[str, Any]
+    seeds: list[SeedLoop]
+
+    @property
+    def computed(self) -> list[tuple[int, int]]:
+        return [(s.seed, r) for s in self.seeds for r in s.computed]
+
+
+def summarize_loop(cfg: LoopConfig, seeds: Sequence[SeedLoop]) -> dict[str, Any]:
+    """Accuracy and PGR per round (floor = round 0, the critic-only learner) with bootstrap CIs."""
+    correct: dict[str, list[np.ndarray]] = {
+        "weak": [s.test_probs[0].argmax(1) == s.test_labels for s in seeds],
+        "ceiling": [s.ceiling_probs.argmax(1) == s.test_labels for s in seeds],
+        "critic": [s.critic_test_probs.argmax(1) == s.test_labels for s in seeds],
+    }
+    for r in range(cfg.rounds + 1):
+        correct[f"round_{r}"] = [s.test_probs[r].argmax(1) == s.test_labels for s in seeds]
+    pgr = PGRAnalysis(correct, n_boot=cfg.n_bootstrap, min_gap=cfg.min_gap, seed=cfg.data_seed)
+    rounds = []
+    for r in range(cfg.rounds + 1):
+        per_seed = [s.rounds[r] for s in seeds]
+        attack = {name: float(np.mean([m["attack"][name]["success"] for m in per_seed])) for name in per_seed[0]["attack"]}
+        cq = [m["critic_on_queries"]["acc"] for m in per_seed if "critic_on_queries" in m]
+        rounds.append({
+            "round": r, "acc": pgr.acc(f"round_{r}").to_dict(), "pgr": pgr.pgr(f"round_{r}").to_dict(),
+            "attack_success": attack, "critic_acc_on_queries": float(np.mean(cq)) if cq else None,
+            "human_spent": float(np.mean([m["human_spent"] for m in per_seed])),
+            "ece": float(np.mean([m["ece"] for m in per_seed])),
+        })
+    critic_ece = float(np.mean([ece(s.critic_test_probs, s.test_labels) for s in seeds]))
+    return {
+        "task": cfg.task, "critic": cfg.critic if cfg.critic == "llm" else f"weak({'+'.join(cfg.critic_models)})",
+        "learner": cfg.learner, "loss": cfg.loss, "attackers": list(cfg.attackers), "human_budget": cfg.human_budget,
+        "policy": cfg.policy, "seeds": list(cfg.seeds), "config_hash": cfg.hash(),
+        "critic_acc": pgr.acc("critic").to_dict(), "critic_ece": critic_ece,
+        "floor_acc": pgr.acc("weak").to_dict(), "ceiling_acc": pgr.acc("ceiling").to_dict(), "gap": pgr.gap().to_dict(),
+        "rounds": rounds,
+    }
+
+
+def run_loop(cfg: LoopConfig, store: Store | None = None, llm: Any = None,
+             on_round: Callable[[int, int, dict[str, Any]], None] = lambda s, r, m: None) -> LoopResult:
+    """Run (or resume) the loop for every seed and summarise it; results under loop-<hash>/."""
+    get_loss(cfg.loss, **cfg.loss_params)  # fail fast on an unknown loss or parameter ...
+    if cfg.policy not in POLICIES:  # ... or selection policy
+        raise OversightError(f"unknown selection policy {cfg.policy!r}; known: {', '.join(POLICIES)}")
+    store = store or Store()
+    run_dir = store.run_dir(f"loop-{cfg.hash()}")
+    atomic_write_json(run_dir / "config.json", cfg.model_dump(mode="json"))
+    task = get_task(cfg.task, **cfg.task_args)
+    data = task.load()
+    names = label_names_for(cfg, task)
+    if llm is None and (cfg.critic == "llm" or "generative" in cfg.attackers):
+        llm = _llm(cfg)
+    seeds = []
+    for seed in cfg.seeds:
+        splits = make_splits(data, cfg.sizes.model_dump(), seed=seed, data_seed=cfg.data_seed)
+        seeds.append(run_seed_loop(cfg, splits, seed, store, label_names=names, task_description=task.description,
+                                   llm=llm, on_round=lambda r, m, s=seed: on_round(s, r, m)))
+    summary = summarize_loop(cfg, seeds)
+    atomic_write_json(run_dir / "summary.json", summary)
+    return LoopResult(cfg, summary, seeds)

@@ -1,0 +1,239 @@
+"""LLM backends: the OpenAI-compatible client (fault injection on 127.0.0.1 and a real llama.cpp
+server), and the local transformers backend (a tiny random model; SmolLM2 when fetched)."""
+
+import importlib.util
+import json
+import logging
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+import pytest
+
+from superalign import assets
+from superalign.llm import LLMError, OpenAICompatibleLLM, TransformersLLM, get_llm
+from superalign.llm.local import resolve_source
+from superalign.oversight import GenerativeAttacker, LLMCritic, Query
+
+from .conftest import require_assets
+
+KEY = "sk-test-DO-NOT-LEAK-1234567890"
+OK = {"choices": [{"message": {"role": "assistant", "content": "hello there"}}]}
+
+
+class Script(BaseHTTPRequestHandler):
+    """Answers each POST with the next scripted (status, body, delay, headers); records requests."""
+
+    def do_POST(self):  # noqa: N802
+        n = int(self.headers.get("Content-Length", 0))
+        self.server.requests.append({"path": self.path, "auth": self.headers.get("Authorization"), "body": json.loads(self.rfile.read(n))})
+        status, body, delay, headers = self.server.script.pop(0) if self.server.script else (200, OK, 0, {})
+        time.sleep(delay)
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        try:
+            self.send_response(status)
+            for k, v in headers.items():
+                self.send_header(k, v)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server():
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Script)
+    srv.script, srv.requests = [], []
+    t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    t.start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+def client(srv, **kw):
+    kw = {"timeout": 2.0, "max_retries": 3, "backoff": 0.01, "max_backoff": 0.05, **kw}
+    return OpenAICompatibleLLM(model="test-model", base_url=f"http://127.0.0.1:{srv.server_port}/v1", api_key=KEY, **kw)
+
+
+MSG = [{"role": "user", "content": "hi"}]
+
+
+def test_sends_an_openai_chat_request_with_the_key_in_the_header_only(server):
+    llm = client(server)
+    assert llm.chat(MSG, max_tokens=7) == "hello there"
+    req = server.requests[0]
+    assert req["path"] == "/v1/chat/completions" and req["auth"] == f"Bearer {KEY}"
+    assert req["body"]["model"] == "test-model" and req["body"]["messages"] == MSG and req["body"]["max_tokens"] == 7
+    assert KEY not in repr(llm) and KEY not in llm.key and "<set>" in repr(llm)
+
+
+def test_retries_5xx_and_429_then_succeeds(server):
+    server.script = [(500, {"error": "boom"}, 0, {}), (503, b"", 0, {}), (429, b"slow down", 0, {"Retry-After": "0"})]
+    llm = client(server)
+    assert llm.chat(MSG) == "hello there" and llm.attempts == 4 and len(server.requests) == 4
+
+
+def test_timeout_is_retried(server):
+    server.script = [(200, OK, 1.5, {})]
+    llm = client(server, timeout=0.3)
+    t = time.perf_counter()
+    assert llm.chat(MSG) == "hello there" and llm.attempts == 2
+    assert time.perf_counter() - t < 1.4  # did not wait for the slow answer
+
+
+def test_garbage_json_is_retried_then_fails_clearly(server):
+    server.script = [(200, b"<html>not json", 0, {}), (200, {"choices": []}, 0, {}), (200, {"choices": [{"message": {"content": None}}]}, 0, {}),
+                     (200, b"{\"choices\": [", 0, {})]
+    with pytest.raises(LLMError, match="no usable answer after 4 attempts; last: malformed answer"):
+        client(server).chat(MSG)
+
+
+def test_client_errors_fail_at_once_and_never_show_the_key(server, caplog):
+    caplog.set_level(logging.DEBUG)
+    server.script = [(500, {"error": f"bad key {KEY}"}, 0, {}), (401, {"error": f"invalid api key {KEY}"}, 0, {})]
+    llm = client(server)
+    with pytest.raises(LLMError, match="HTTP 401") as e:
+        llm.chat(MSG)
+    assert llm.attempts == 2 and KEY not in str(e.value) and "***" in str(e.value)
+    assert "retry 1/3" in caplog.text and KEY not in caplog.text
+
+
+def test_unreachable_server_fails_after_retries():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nothing listens there
+    llm = OpenAICompatibleLLM(model="m", base_url=f"http://127.0.0.1:{port}/v1", max_retries=2, backoff=0.01, timeout=1)
+    with pytest.raises(LLMError, match="after 3 attempts"):
+        llm.chat(MSG)
+
+
+def test_configuration_from_the_environment(monkeypatch, server):
+    for var in ("SUPERALIGN_LLM_BASE_URL", "SUPERALIGN_LLM_MODEL", "SUPERALIGN_LLM_API_KEY", "OPENAI_BASE_URL", "OPENAI_MODEL", "OPENAI_API_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    with pytest.raises(LLMError, match="SUPERALIGN_LLM_BASE_URL"):
+        get_llm("openai")
+    monkeypatch.setenv("SUPERALIGN_LLM_BASE_URL", f"http://127.0.0.1:{server.server_port}/v1/")
+    with pytest.raises(LLMError, match="SUPERALIGN_LLM_MODEL"):
+        get_llm("openai")
+    monkeypatch.setenv("OPENAI_MODEL", "from-env")
+    monkeypatch.setenv("SUPERALIGN_LLM_API_KEY", KEY)
+    llm = get_llm("openai")
+    assert llm.chat(MSG) == "hello there" and server.requests[-1]["auth"] == f"Bearer {KEY}"
+    assert server.requests[-1]["body"]["model"] == "from-env" and get_llm("openai:other").model == "other"
+    with pytest.raises(LLMError, match="credentials"):
+        OpenAICompatibleLLM(model="m", base_url="http://user:pw@127.0.0.1:1/v1")
+    with pytest.raises(LLMError, match="unknown LLM"):
+        get_llm("gpt:4")
+    with pytest.raises(LLMError, match="role"):
+        llm.chat([{"role": "wizard", "content": "x"}])
+
+
+# --- local transformers backend ------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tiny_lm(tmp_path_factory):
+    """A 2-layer random Llama with the MiniLM tokenizer (no chat template: the plain transcript path)."""
+    require_assets("minilm")
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    tok = AutoTokenizer.from_pretrained(str(assets.require("minilm")))
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                      num_key_value_heads=2, max_position_embeddings=256, pad_token_id=tok.pad_token_id, eos_token_id=tok.sep_token_id)
+    folder = tmp_path_factory.mktemp("tiny-llama")
+    LlamaForCausalLM(cfg).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
+def test_local_backend_generates_deterministically_in_batches(tiny_lm):
+    llm = get_llm(f"local:{tiny_lm}")
+    assert isinstance(llm, TransformersLLM) and llm.key == f"local:{tiny_lm}"
+    convs = [MSG, [{"role": "system", "content": "be brief"}, {"role": "user", "content": "a longer question here"}]]
+    a = llm.chat_many(convs, max_tokens=5)
+    assert len(a) == 2 and all(isinstance(x, str) and x for x in a)
+    assert llm.chat_many(convs, max_tokens=5) == a  # greedy decoding is deterministic
+    assert isinstance(llm.chat(MSG, max_tokens=3, temperature=0.7), str)
+
+
+def test_local_backend_rejects_what_it_cannot_load(tmp_path):
+    with pytest.raises(LLMError, match="not a causal-LM folder"):
+        resolve_source(str(tmp_path))
+    with pytest.raises(LLMError, match="unknown local LLM"):
+        resolve_source("no such thing")
+
+
+@pytest.mark.slow
+def test_smollm2_local_chat_and_roles():
+    """The bundled SmolLM2-135M-Instruct (GGUF -> safetensors once), as critic and attacker."""
+    require_assets("smollm2")
+    llm = get_llm("local:smollm2")
+    reply = llm.chat([{"role": "user", "content": "Say hello in one word."}], max_tokens=8)
+    assert isinstance(reply, str) and reply.strip()
+    _roles_work(llm)
+
+
+def _roles_work(llm):
+    names = ["negative", "positive"]
+    critic = LLMCritic(llm, names, "movie review sentiment", max_retries=1)
+    vs = critic.judge([Query("pool:0", "A dull, lifeless film.", "pool:0", "pool"), Query("pool:1", "A joyous, moving triumph.", "pool:1", "pool")])
+    assert len(vs) == 2 and all(v.status in ("ok", "unparseable") for v in vs)
+    assert all((v.label is None) == (v.status == "unparseable") for v in vs) and 2 <= critic.calls <= 4
+    gen = GenerativeAttacker(llm, names, "movie review sentiment", max_tokens=40)
+    out = gen.propose(None, [Query("pool:0", "A dull film.", "pool:0", "pool")], 2, np.random.default_rng(0))
+    assert all(q.source is None and q.intended in (0, 1) and q.text for q in out)
+
+
+# --- a real OpenAI-compatible server: llama.cpp serving the SmolLM2 GGUF ---------------------------
+
+@pytest.fixture(scope="module")
+def llama_server():
+    if importlib.util.find_spec("llama_cpp") is None:
+        pytest.skip('llama-cpp-python is not installed (pip install "llama-cpp-python[server]")')
+    require_assets("smollm2")
+    gguf = assets.require("smollm2") / assets.get("smollm2").extra["gguf_file"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--host", "127.0.0.1",
+                             "--port", str(port), "--n_ctx", "2048", "--model_alias", "smollm2"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/models", timeout=2).read()
+                break
+            except OSError:
+                if proc.poll() is not None or time.time() > deadline:
+                    pytest.fail(f"llama.cpp server did not start: {proc.stderr.read()[-500:] if proc.poll() is not None else 'timeout'}")
+                time.sleep(0.5)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.mark.slow
+def test_real_openai_compatible_server(llama_server, caplog):
+    caplog.set_level(logging.DEBUG)
+    llm = OpenAICompatibleLLM(model="smollm2", base_url=llama_server, api_key=KEY, timeout=60)
+    reply = llm.chat([{"role": "user", "content": "Reply with the single word: yes"}], max_tokens=8)
+    assert isinstance(reply, str) and reply.strip() and llm.attempts == 1
+    _roles_work(llm)
+    assert KEY not in caplog.text

@@ -1,0 +1,174 @@
+"""The attacker-learner-critic loop end to end: per-round records, resume, budget, leakage, CLI."""
+
+import dataclasses
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from typer.testing import CliRunner
+
+from superalign.cli import app
+from superalign.config import LoopConfig, PerturbConfig, SplitSizes
+from superalign.errors import SuperalignError
+from superalign.data import get_task, make_splits
+from superalign.models import ProbeConfig
+from superalign.oversight import run_loop, run_seed_loop
+from superalign.store import Store
+
+from .conftest import require_assets
+
+TINY = dict(
+    critic_models=["tfidf"], learner="static", rounds=2, human_budget=6, attack_size=6, eval_size=6,
+    sizes=SplitSizes(train_gt=150, train_w2s=300, val=40, test=200), probe=ProbeConfig(epochs=5, lr=0.01),
+    perturb=PerturbConfig(max_queries=30, max_words=4), seeds=[0], n_bootstrap=50,
+)
+
+
+@pytest.fixture
+def tiny():
+    require_assets("vader", "static")
+    return LoopConfig(**TINY)
+
+
+def _splits(cfg):
+    return make_splits(get_task(cfg.task).load(), cfg.sizes.model_dump(), seed=0, data_seed=cfg.data_seed)
+
+
+def test_loop_records_every_round_and_resumes_from_disk(tiny, tmp_path):
+    store = Store(tmp_path / "runs")
+    seen = []
+    first = run_loop(tiny, store, on_round=lambda s, r, m: seen.append((s, r)))
+    assert seen == [(0, 0), (0, 1), (0, 2)] and first.computed == seen
+    folder = store.run_dir(f"loop-{tiny.hash()}") / "seed0"
+    recs = [json.loads((folder / f"round_{r}.json").read_text()) for r in range(3)]
+    for r, rec in enumerate(recs):
+        m = rec["metrics"]
+        assert m["round"] == r and 0 < m["acc"] < 1 and set(m["attack"]) == {"pool", "perturb"}
+        assert 0 <= m["attack"]["perturb"]["success"] <= 1 and m["human_spent"] <= tiny.human_budget
+    assert recs[0]["queries"] == [] and recs[0]["metrics"]["human_spent"] == 0
+    assert recs[1]["metrics"]["human_spent"] == 3 and recs[2]["metrics"]["human_spent"] == 6  # spread evenly
+    assert {q["query"]["attacker"] for q in recs[1]["queries"]} == {"pool", "perturb"}
+    assert all("critic_on_queries" in r["metrics"] for r in recs[1:])
+    s = first.summary
+    assert [r["round"] for r in s["rounds"]] == [0, 1, 2] and s["rounds"][0]["pgr"]["mean"] in (0.0, None)
+    assert s["floor_acc"] == s["rounds"][0]["acc"] and s["ceiling_acc"]["mean"] > 0.5 and 0 <= s["critic_ece"] <= 1
+
+    again = run_loop(tiny, store)  # everything replayed, nothing computed
+    assert again.computed == [] and again.summary == first.summary
+    (folder / "round_2.json").unlink()  # as if killed during round 2
+    resumed = run_loop(tiny, store)
+    assert resumed.computed == [(0, 2)]
+    np.testing.assert_array_equal(resumed.seeds[0].test_probs[2], first.seeds[0].test_probs[2])
+    assert json.loads((folder / "round_2.json").read_text()) == recs[2]
+
+
+def test_budget_holds_in_the_loop_and_zero_budget_asks_nobody(tiny, tmp_path):
+    loop = run_loop(tiny.model_copy(update={"human_budget": 0}), Store(tmp_path / "a"))
+    assert loop.seeds[0].oracle_log == [] and all(m["human_spent"] == 0 for m in loop.seeds[0].rounds)
+    big = run_loop(tiny.model_copy(update={"human_budget": 4, "rounds": 3}), Store(tmp_path / "b"))
+    log = big.seeds[0].oracle_log
+    assert sum(e["answered"] for e in log) == 4 and [m["human_spent"] for m in big.seeds[0].rounds] == [0, 1, 2, 4]
+    assert len({e["source"] for e in log}) == 4  # never the same item twice
+
+
+def test_pool_gold_reaches_the_learner_only_through_the_oracle(tiny, tmp_path):
+    """Poison every gold label the oracle did not hand out (and all of val and test):
+    the learner's predictions in every round stay bit-identical; only the ceiling moves."""
+    splits = _splits(tiny)
+    kw = dict(label_names=["negative", "positive"])
+    clean = run_seed_loop(tiny, splits, 0, Store(tmp_path / "a"), **kw)
+    answered = {int(e["source"].split(":")[1]) for e in clean.oracle_log if e["answered"]}
+    assert len(answered) == tiny.human_budget
+    rng = np.random.default_rng(5)
+    w2s = splits.train_w2s.labels.copy()
+    untouched = np.array([i for i in range(len(w2s)) if i not in answered])
+    w2s[untouched] = rng.integers(0, 2, len(untouched))
+    poisoned = dataclasses.replace(
+        splits,
+        train_w2s=dataclasses.replace(splits.train_w2s, labels=w2s),
+        val=dataclasses.replace(splits.val, labels=1 - splits.val.labels),
+        test=dataclasses.replace(splits.test, labels=1 - splits.test.labels),
+    )
+    dirty = run_seed_loop(tiny, poisoned, 0, Store(tmp_path / "b"), **kw)
+    for r in range(tiny.rounds + 1):
+        np.testing.assert_array_equal(clean.test_probs[r], dirty.test_probs[r], err_msg=f"round {r}")
+    assert [e for e in clean.oracle_log] == [e for e in dirty.oracle_log]  # same questions, same answers
+    assert not np.allclose(clean.ceiling_probs, dirty.ceiling_probs)
+
+
+def cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "superalign", *args], capture_output=True, text=True, cwd=cwd, timeout=600)
+
+
+def test_cli_loop_prints_rounds_and_summary(tmp_path):
+    require_assets("vader", "static")
+    sets = ["--set", "sizes={train_gt: 150, train_w2s: 300, val: 40, test: 200}", "--set", "probe.epochs=5",
+            "--set", "attack_size=5", "--set", "eval_size=5", "--set", "perturb.max_queries=30", "--set", "n_bootstrap=50"]
+    r = cli("loop", "--task", "sentiment", "--rounds", "1", "--human-budget", "4", "--attacker", "pool,perturb",
+            "--critic", "weak", "--critic-models", "tfidf", "--learner", "static", "--seeds", "0", *sets,
+            "--store", str(tmp_path / "runs"), "--out", str(tmp_path / "out"))
+    assert r.returncode == 0, r.stderr
+    assert "seed 0 round 0: acc" in r.stdout and "seed 0 round 1: acc" in r.stdout and "human 4/4" in r.stdout
+    assert "attack success: pool 0." in r.stdout and "perturb 0." in r.stdout and "(floor)" in r.stdout
+    s = json.loads((tmp_path / "out" / "loop_summary.json").read_text())
+    assert s["human_budget"] == 4 and len(s["rounds"]) == 2
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--attacker", "pool,nuke"], "unknown attacker"),
+    (["--human-budget", "-1"], "human_budget"),
+    (["--critic", "oracle"], "critic"),
+    (["--set", "policy=psychic"], "unknown selection policy"),
+    (["--critic", "llm", "--llm", "openai"], "SUPERALIGN_LLM_BASE_URL"),
+])
+def test_cli_loop_bad_input_is_a_superalign_error(args, expected, tmp_path, monkeypatch):
+    require_assets("vader")
+    for var in ("SUPERALIGN_LLM_BASE_URL", "OPENAI_BASE_URL"):
+        monkeypatch.delenv(var, raising=False)
+    r = CliRunner().invoke(app, ["loop", *args, "--store", str(tmp_path / "runs")])
+    assert isinstance(r.exception, SuperalignError) and expected in str(r.exception), (r.exception, r.output)
+    assert not list((tmp_path / "runs").glob("loop-*/seed*"))  # failed before any round
+
+
+def test_cli_loop_bad_input_exits_2_with_one_line(tmp_path):
+    r = cli("loop", "--attacker", "pool,nuke", "--store", str(tmp_path / "runs"))
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert r.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: ") and "unknown attacker" in lines[0], r.stderr
+
+
+class RuleLLM:
+    """A deterministic stand-in chat model: JSON verdicts from keywords (every 7th answer is garbage),
+    and short generated reviews. It exercises the loop's LLM paths; the real backends are in test_llm.py."""
+
+    key = "rule-llm"
+
+    def __init__(self):
+        self.n = 0
+
+    def chat(self, messages, max_tokens=128, temperature=0.0):
+        self.n += 1
+        text = messages[-1]["content"]
+        if "Write one new input" in text:
+            return f"An input that is {'clearly positive' if 'clearly positive' in text else 'sadly negative'} number {self.n}."
+        if self.n % 7 == 0:
+            return "I cannot decide."
+        good = any(w in text.lower() for w in ("good", "great", "best", "fun", "love"))
+        return '{"label": "%s", "confidence": 0.7, "explanation": "keywords"}' % ("positive" if good else "negative")
+
+    def chat_many(self, conversations, max_tokens=128, temperature=0.0):
+        return [self.chat(c, max_tokens, temperature) for c in conversations]
+
+
+def test_loop_with_llm_critic_and_generative_attacker(tiny, tmp_path):
+    cfg = tiny.model_copy(update={"critic": "llm", "attackers": ["pool", "generative"], "rounds": 1, "human_budget": 4,
+                                  "sizes": SplitSizes(train_gt=20, train_w2s=120, val=20, test=100)})
+    splits = _splits(cfg)
+    res = run_seed_loop(cfg, splits, 0, Store(tmp_path), label_names=["negative", "positive"], task_description="sentiment", llm=RuleLLM())
+    m = res.rounds[1]
+    assert m["queries"] == {"generative": 6, "pool": 6} and m["human_spent"] == 4
+    assert {"pool", "generative"} == set(m["attack"]) and m["attack"]["generative"]["n"] == cfg.eval_size
+    assert all(e["source"].startswith("pool:") for e in res.oracle_log)  # generated text never goes to the human
+    assert m["feedback"]["critic"] > 0  # generated queries were added with critic labels
