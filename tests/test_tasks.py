@@ -211,6 +211,17 @@ def test_chess_candidates_are_legal_and_positives_are_the_solution(shared_data):
         assert (san == solution[fen]) == bool(y)
 
 
+def test_chess_uci_notation_hides_the_marks(shared_data):
+    data = get_task("chess", data_dir=str(shared_data), notation="uci").load()
+    san = _load("chess", str(shared_data))
+    assert data.labels.tolist() == san.labels.tolist()  # same coin, same candidates
+    for text in data.texts[:200]:
+        fen, _, cand = text.split("\n")
+        move = chess.Move.from_uci(cand.removeprefix("Candidate move: "))
+        assert move in chess.Board(fen.removeprefix("Position (FEN): ")).legal_moves
+        assert not any(c in cand for c in "x+#")
+
+
 def test_balanced_flags():
     f = balanced_flags(11, 0)
     assert f.sum() == 5 and balanced_flags(11, 0).tolist() == f.tolist() and balanced_flags(11, 1).tolist() != f.tolist()

@@ -10,7 +10,7 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from .base import Dataset, register_task
 from .prep import balanced_flags, majority_dedup, task_rng
 from .sources import HubSource, LocalFiles, SourcedTask, require_columns
@@ -25,13 +25,16 @@ class ChessTask(SourcedTask):
     move is the solver's best move. One example per puzzle, a seeded balanced coin choosing the
     best move or a uniformly random other legal move (``python-chess``; when the best move mates,
     other mating moves are excluded, since Lichess accepts any mate). Format:
-    ``"Position (FEN): {fen}\\nLast move: {san}\\nCandidate move: {san}"`` in standard algebraic
-    notation, whose ``x`` / ``+`` / ``#`` marks are part of the notation a player reads.
+    ``"Position (FEN): {fen}\\nLast move: {move}\\nCandidate move: {move}"``, moves in standard
+    algebraic notation (``notation="san"``), whose ``x`` / ``+`` / ``#`` marks are part of what a
+    player reads and a strong hint here (puzzle solutions often capture, check or mate), or in
+    UCI (``notation="uci"``, e.g. ``d6h2``), which hides them.
     The paper's own task is generative (predict the move from the game so far); this one asks
     the same knowledge as a yes/no question.
     """
 
     seed: int = 0
+    notation: str = "san"
 
     name: ClassVar[str] = "chess"
     description: ClassVar[str] = "position + candidate move -> the puzzle's best move / a random legal move (Lichess)"
@@ -43,6 +46,8 @@ class ChessTask(SourcedTask):
         import chess
 
         require_columns(self.name, table, ("FEN", "Moves"))
+        if self.notation not in ("san", "uci"):
+            raise ConfigError(f"chess notation must be 'san' or 'uci', not {self.notation!r}")
         best = balanced_flags(len(table), self.seed)
         rng = task_rng(self.seed, "wrong candidate")
         texts, labels = [], []
@@ -51,7 +56,7 @@ class ChessTask(SourcedTask):
                 board = chess.Board(str(fen))
                 uci = str(moves).split()
                 last = chess.Move.from_uci(uci[0])
-                last_san = board.san(last)
+                last_text = board.san(last) if self.notation == "san" else last.uci()
                 board.push(last)
                 solution = chess.Move.from_uci(uci[1])
                 if solution not in board.legal_moves:
@@ -65,7 +70,8 @@ class ChessTask(SourcedTask):
                 if not others:  # the solution is the only (mating) legal move: nothing to contrast
                     continue
                 move = others[rng.integers(len(others))]
-            texts.append(f"Position (FEN): {board.fen()}\nLast move: {last_san}\nCandidate move: {board.san(move)}")
+            shown = board.san(move) if self.notation == "san" else move.uci()
+            texts.append(f"Position (FEN): {board.fen()}\nLast move: {last_text}\nCandidate move: {shown}")
             labels.append(int(best[i]))
         return majority_dedup(texts, labels)
 

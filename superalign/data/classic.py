@@ -93,7 +93,7 @@ class CosmosQATask(SourcedTask):
 
     As in the W2S paper: the candidate is the correct answer or a random wrong one (seeded,
     balanced coin), except that when the correct answer is "None of the above choices ." the
-    example always shows a wrong candidate with label 0 (so ~46% are positive). Format:
+    example always shows a wrong candidate with label 0 (so ~47% are positive). Format:
     ``"Context: {context}\\nQuestion: {question}\\nAnswer: {answer}"``; contexts longer than
     ``max_chars`` keep their beginning.
     """
