@@ -9,12 +9,8 @@ that. ``trust_remote_code`` is never enabled. Decoding is greedy unless a temper
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
 import re
-import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -31,61 +27,19 @@ def _gguf_in(folder: Path) -> Path | None:
     return found[0] if len(found) == 1 else None
 
 
-def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()[:12]
-
-
-def convert_gguf(gguf: Path, cache_root: Path | None = None) -> Path:
-    """A safetensors model folder made once from a GGUF file (cached by the file's content hash)."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    root = cache_root or assets.home() / "llm"
-    target = root / f"{gguf.stem}-{_file_digest(gguf)}"
-    if (target / "config.json").exists():
-        return target
-    log.info("converting %s to safetensors (once) in %s", gguf.name, target)
-    try:
-        tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
-    except (OSError, ValueError, ImportError) as e:
-        raise LLMError(f"cannot load GGUF model {gguf}: {str(e).splitlines()[0]}") from None
-    # save_pretrained refuses a GGUF-loaded model: copy its weights into a model built from its config.
-    fresh = AutoModelForCausalLM.from_config(loaded.config, dtype=torch.float32)
-    fresh.load_state_dict(loaded.state_dict())
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{target.name}."))
-    try:
-        fresh.save_pretrained(tmp)
-        tok.save_pretrained(tmp)
-        if target.exists():  # another process finished first
-            shutil.rmtree(tmp)
-        else:
-            os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return target
-
-
 def resolve_source(spec: str) -> str:
     """A folder or hub id that `from_pretrained` can load, converting GGUF files first."""
     if spec == "smollm2":
-        a = assets.get("smollm2")
-        return str(convert_gguf(assets.require("smollm2") / a.extra["gguf_file"]))
+        return str(assets.model_folder("smollm2"))
     path = Path(spec).expanduser()
     if path.is_file() and path.suffix == ".gguf":
-        return str(convert_gguf(path))
+        return str(assets.gguf_to_safetensors(path))
     if path.is_dir():
         if (path / "config.json").exists():
             return str(path)
         gguf = _gguf_in(path)
         if gguf is not None:
-            return str(convert_gguf(gguf))
+            return str(assets.gguf_to_safetensors(gguf))
         raise LLMError(f"{path} is not a causal-LM folder (no config.json and not exactly one .gguf file)")
     if _HUB_ID.match(spec) and not spec.startswith((".", "/", "~")):
         return spec
