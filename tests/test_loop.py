@@ -66,7 +66,7 @@ def test_loop_records_every_round_and_resumes_from_disk(tiny, tmp_path):
 
 
 def test_budget_holds_in_the_loop_and_zero_budget_asks_nobody(tiny, tmp_path):
-    loop = run_loop(tiny.model_copy(update={"human_budget": 0}), Store(tmp_path / "a"))
+    loop = run_loop(tiny.model_copy(update={"human_budget": 0, "rounds": 1}), Store(tmp_path / "a"))
     assert loop.seeds[0].oracle_log == [] and all(m["human_spent"] == 0 for m in loop.seeds[0].rounds)
     big = run_loop(tiny.model_copy(update={"human_budget": 4, "rounds": 3}), Store(tmp_path / "b"))
     log = big.seeds[0].oracle_log
@@ -107,12 +107,12 @@ def test_cli_loop_prints_rounds_and_summary(tmp_path):
     require_assets("vader", "static")
     sets = ["--set", "sizes={train_gt: 150, train_w2s: 300, val: 40, test: 200}", "--set", "probe.epochs=5",
             "--set", "attack_size=5", "--set", "eval_size=5", "--set", "perturb.max_queries=30", "--set", "n_bootstrap=50"]
-    r = cli("loop", "--task", "sentiment", "--rounds", "1", "--human-budget", "4", "--attacker", "pool,perturb",
-            "--critic", "weak", "--critic-models", "tfidf", "--learner", "static", "--seeds", "0", *sets,
-            "--store", str(tmp_path / "runs"), "--out", str(tmp_path / "out"))
-    assert r.returncode == 0, r.stderr
-    assert "seed 0 round 0: acc" in r.stdout and "seed 0 round 1: acc" in r.stdout and "human 4/4" in r.stdout
-    assert "attack success: pool 0." in r.stdout and "perturb 0." in r.stdout and "(floor)" in r.stdout
+    r = CliRunner().invoke(app, ["loop", "--task", "sentiment", "--rounds", "1", "--human-budget", "4", "--attacker", "pool,perturb",
+                                 "--critic", "weak", "--critic-models", "tfidf", "--learner", "static", "--seeds", "0", *sets,
+                                 "--store", str(tmp_path / "runs"), "--out", str(tmp_path / "out")])
+    assert r.exit_code == 0, (r.exception, r.output)
+    assert "seed 0 round 0: acc" in r.output and "seed 0 round 1: acc" in r.output and "human 4/4" in r.output
+    assert "attack success: pool 0." in r.output and "perturb 0." in r.output and "(floor)" in r.output
     s = json.loads((tmp_path / "out" / "loop_summary.json").read_text())
     assert s["human_budget"] == 4 and len(s["rounds"]) == 2
 
