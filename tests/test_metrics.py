@@ -15,6 +15,16 @@ def test_basic_metrics():
     assert evaluate(probs, y, probs)["agreement"] == 1.0
 
 
+def test_auroc_matches_scikit_learn_with_ties(rng):
+    from sklearn.metrics import roc_auc_score
+
+    for _ in range(5):
+        y = rng.integers(0, 2, 300)
+        p1 = np.round(rng.random(300) * 0.5 + 0.3 * y, 2)  # rounded: many ties
+        probs = np.stack([1 - p1, p1], axis=1)
+        assert auroc(probs, y) == pytest.approx(roc_auc_score(y, p1), abs=1e-12)
+
+
 def _correct(acc: float, n: int, rng) -> np.ndarray:
     c = np.zeros(n, bool)
     c[rng.permutation(n)[: int(round(acc * n))]] = True
