@@ -7,6 +7,7 @@ import logging
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -206,9 +207,10 @@ def llama_server():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
+    log = tempfile.TemporaryFile()  # not a pipe: llama.cpp's load log would fill it and block the server
     proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--host", "127.0.0.1",
                              "--port", str(port), "--n_ctx", "2048", "--model_alias", "smollm2"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                            stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}/v1"
     try:
         deadline = time.time() + 120
@@ -218,7 +220,8 @@ def llama_server():
                 break
             except OSError:
                 if proc.poll() is not None or time.time() > deadline:
-                    pytest.fail(f"llama.cpp server did not start: {proc.stderr.read()[-500:] if proc.poll() is not None else 'timeout'}")
+                    log.seek(0)
+                    pytest.fail(f"llama.cpp server did not start: {log.read()[-500:].decode(errors='replace')}")
                 time.sleep(0.5)
         yield base
     finally:
@@ -227,6 +230,7 @@ def llama_server():
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+        log.close()
 
 
 @pytest.mark.slow
