@@ -14,6 +14,21 @@ from .errors import ConfigError
 from .models.classifiers import FinetuneConfig, ProbeConfig
 
 
+def non_empty_unique(v: list) -> list:
+    """Validator body: a list option must be non-empty and free of duplicates."""
+    if not v:
+        raise ValueError("must not be empty")
+    if len(set(v)) != len(v):
+        raise ValueError(f"has duplicates: {v}")
+    return v
+
+
+def content_hash(config: BaseModel) -> str:
+    """Short content hash of a resolved config: a run's identity."""
+    blob = json.dumps(config.model_dump(mode="json"), sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
 class SplitSizes(BaseModel):
     """Examples per split (drawn disjointly from one seeded pool)."""
 
@@ -49,11 +64,7 @@ class ExperimentConfig(BaseModel):
     @field_validator("methods", "seeds")
     @classmethod
     def _non_empty_unique(cls, v: list) -> list:
-        if not v:
-            raise ValueError("must not be empty")
-        if len(set(v)) != len(v):
-            raise ValueError(f"has duplicates: {v}")
-        return v
+        return non_empty_unique(v)
 
     @field_validator("methods")
     @classmethod
@@ -83,8 +94,7 @@ class ExperimentConfig(BaseModel):
 
     def hash(self) -> str:
         """Content hash of the resolved config: the run's identity."""
-        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True)
-        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+        return content_hash(self)
 
 
 ATTACKERS = ("pool", "perturb", "generative")
@@ -134,28 +144,19 @@ class LoopConfig(BaseModel):
     @field_validator("attackers")
     @classmethod
     def _known_attackers(cls, v: list[str]) -> list[str]:
-        if not v:
-            raise ValueError("must not be empty")
         unknown = [a for a in v if a not in ATTACKERS]
         if unknown:
             raise ValueError(f"unknown attacker(s) {unknown}; known: {', '.join(ATTACKERS)}")
-        if len(set(v)) != len(v):
-            raise ValueError(f"has duplicates: {v}")
-        return v
+        return non_empty_unique(v)
 
     @field_validator("seeds", "critic_models")
     @classmethod
     def _non_empty_unique(cls, v: list) -> list:
-        if not v:
-            raise ValueError("must not be empty")
-        if len(set(v)) != len(v):
-            raise ValueError(f"has duplicates: {v}")
-        return v
+        return non_empty_unique(v)
 
     def hash(self) -> str:
         """Content hash of the resolved config: the loop's identity (its rounds are stored under it)."""
-        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True)
-        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+        return content_hash(self)
 
 
 def _parse_value(text: str) -> Any:
