@@ -122,10 +122,10 @@ def check_methods(cfg: ExperimentConfig) -> None:
         params = cfg.method_params.get(m, {})
         check_method(m, params)
         method = get_method(m)
-        if method.uses_features and cfg.strong == "tfidf":
-            raise ConfigError(f"method {m!r} needs the strong model's features; 'tfidf' has no frozen encoder")
+        if method.uses_features and classifier_builder(cfg.strong) is not None:
+            raise ConfigError(f"method {m!r} needs the strong model's features; {cfg.strong!r} has no frozen encoder")
         for sup in method.supervisors(method.parse(params), cfg.weak):
-            if sup.model != "tfidf":
+            if classifier_builder(sup.model) is None:  # models without an encoder (tfidf, profanity_check) need no check
                 encoder_for(sup.model)  # unknown models are a ModelError now, not after the weak stage
 
 
