@@ -1,16 +1,19 @@
 """Benchmark the attacker-learner-critic loop against naive W2S and the gold ceiling.
 
-On one task (default: sentiment), for each seed, with a weak critic (tfidf + static, fit on
-train_gt) and a minilm probe learner (loss logconf), it runs the loop twice -- without humans
-(budget 0) and with a human budget (default 50) -- and prints:
-  1. gold test accuracy [95% CI] of: naive W2S on critic labels (round 0 of the loop, the floor),
-     the loop without humans, the loop with the budget, and the gold ceiling; the accuracy gain
-     over naive W2S [95% CI] (paired bootstrap over seeds x test examples) and PGR vs the floor;
-  2. per round, for both loops: accuracy and attack success of fresh attacks on val.
+On one task (default: sentiment), for each seed, with a weak critic (default tfidf + static,
+fit on train_gt) and a minilm probe learner (loss logconf), it runs the loop once per human
+budget (default 0 and 50) and prints:
+  1. gold test accuracy [95% CI] of: the critic; naive W2S (Burns et al.'s naive fine-tuning:
+     xent on the critic's labels, the PGR floor); round 0 of the loop (the loop's loss and
+     critic-confidence weights, before any attack or human); the loop after its last round for
+     each budget; the gold ceiling. Gains over naive W2S and over round 0 are paired bootstrap
+     differences (seeds x test examples);
+  2. per round, for each loop: accuracy and the attack success of fresh attacks on val.
 Targets (issue 6): loop+budget beats naive W2S with non-overlapping CIs; attack success falls
 round over round.
 
-usage: python bench/loop.py [--task sentiment] [--seeds 0,1,2] [--rounds 5] [--budget 50] [--store DIR]
+usage: python bench/loop.py [--task sentiment] [--seeds 0,1,2] [--rounds 4] [--budgets 0,50]
+                            [--critic-models tfidf,static] [--train-gt 500] [--store DIR]
 """
 
 from __future__ import annotations
@@ -33,11 +36,13 @@ def main() -> None:
     ap.add_argument("--task", default="sentiment")
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--rounds", type=int, default=4)
-    ap.add_argument("--budget", type=int, default=50)
+    ap.add_argument("--budgets", default="0,50", help="human budgets, one loop each (0 = no humans)")
     ap.add_argument("--learner", default="minilm")
     ap.add_argument("--critic-models", default="tfidf,static")
-    ap.add_argument("--attack-size", type=int, default=12, help="queries per attacker per round")
-    ap.add_argument("--eval-size", type=int, default=20, help="fresh attacks per attacker per round (val)")
+    ap.add_argument("--train-gt", type=int, default=500, help="gold examples the weak critic is fit on")
+    ap.add_argument("--attack-size", type=int, default=40, help="queries per attacker per round")
+    ap.add_argument("--eval-size", type=int, default=60, help="fresh attacks per attacker per round (val)")
+    ap.add_argument("--edit-target", default="learner", choices=["learner", "source"])
     ap.add_argument("--store", default="runs", help="results store (finished rounds are reused)")
     args = ap.parse_args()
 
@@ -46,54 +51,53 @@ def main() -> None:
     from superalign.oversight import run_loop
     from superalign.store import Store
 
+    sizes = LoopConfig().sizes.model_copy(update={"train_gt": args.train_gt})
     base = LoopConfig(
-        task=args.task, seeds=[int(s) for s in args.seeds.split(",")], rounds=args.rounds, learner=args.learner,
+        task=args.task, seeds=[int(x) for x in args.seeds.split(",")], rounds=args.rounds, learner=args.learner,
         critic_models=args.critic_models.split(","), attackers=["pool", "perturb"], attack_size=args.attack_size,
-        eval_size=args.eval_size, perturb=PerturbConfig(max_queries=30, max_words=5),
+        eval_size=args.eval_size, perturb=PerturbConfig(max_queries=30, max_words=5), sizes=sizes, edit_target=args.edit_target,
     )
     store = Store(args.store)
     runs, times = {}, {}
-    for name, budget in [("loop, no humans", 0), (f"loop, {args.budget} human labels", args.budget)]:
+    for budget in [int(b) for b in args.budgets.split(",")]:
+        name = f"loop, {budget} human labels" if budget else "loop, no humans"
         t = time.perf_counter()
         runs[name] = run_loop(base.model_copy(update={"human_budget": budget}), store,
                               on_round=lambda s, r, m, n=name: print(f"  [{n}] seed {s} round {r}: acc {m['acc']:.3f}", file=sys.stderr, flush=True))
         times[name] = time.perf_counter() - t
     first = next(iter(runs.values()))
     seeds = first.seeds
-    for other in runs.values():  # round 0 is the same model in both loops
+    for other in runs.values():  # round 0 and the baselines are the same models in every loop
         for a, b in zip(seeds, other.seeds):
-            assert np.array_equal(a.test_probs[0], b.test_probs[0])
+            assert np.array_equal(a.test_probs[0], b.test_probs[0]) and np.array_equal(a.naive_probs, b.naive_probs)
     R = base.rounds
     correct = {
-        "weak": [s.test_probs[0].argmax(1) == s.test_labels for s in seeds],
+        "weak": [s.naive_probs.argmax(1) == s.test_labels for s in seeds],
         "ceiling": [s.ceiling_probs.argmax(1) == s.test_labels for s in seeds],
         "critic": [s.critic_test_probs.argmax(1) == s.test_labels for s in seeds],
+        "round 0": [s.test_probs[0].argmax(1) == s.test_labels for s in seeds],
     }
     for name, res in runs.items():
         correct[name] = [s.test_probs[R].argmax(1) == s.test_labels for s in res.seeds]
     pgr = PGRAnalysis(correct, n_boot=2000, min_gap=base.min_gap, seed=0)
 
-    def gain(name: str) -> Estimate:
-        d = pgr.boot[name] - pgr.boot["weak"]
-        return Estimate(pgr.point[name] - pgr.point["weak"], tuple(np.percentile(d, [2.5, 97.5])))
-
-    print(f"\n{args.task}: critic weak({args.critic_models}) -> learner {args.learner} probe (logconf), attackers pool+perturb, "
-          f"{R} rounds, seeds {args.seeds}; test n={len(seeds[0].test_labels)} per seed")
+    print(f"\n{args.task}: critic weak({args.critic_models}, fit on {args.train_gt} gold) -> learner {args.learner} probe "
+          f"({base.loss}), attackers pool+perturb, {R} rounds, seeds {args.seeds}; test n={len(seeds[0].test_labels)} per seed")
     print(f"attack_size {base.attack_size}/attacker/round, eval_size {base.eval_size}, perturb {base.perturb.model_dump()}, "
-          f"policy {base.policy}, human_weight {base.human_weight}, sizes {base.sizes.model_dump()}")
-    rows = [("weak critic (tfidf+static on train_gt)", pgr.acc("critic").fmt(), "", ""),
-            ("naive W2S on critic labels (round 0)", pgr.acc("weak").fmt(), "0", "0")]
-    for name in runs:
-        rows.append((f"{name} (round {R})", pgr.acc(name).fmt(), gain(name).fmt(), pgr.pgr(name).fmt()))
-    rows.append(("gold ceiling (pool gold labels)", pgr.acc("ceiling").fmt(), gain("ceiling").fmt(), "1"))
+          f"policy {base.policy}, edit_target {base.edit_target}, human_weight {base.human_weight}, sizes {base.sizes.model_dump()}")
+    rows = [("weak critic", "critic"), ("naive W2S (xent on critic labels)", "weak"),
+            (f"round 0: W2S with {base.loss} + confidence weights", "round 0")]
+    rows += [(f"{name} (round {R})", name) for name in runs] + [("gold ceiling (pool gold labels)", "ceiling")]
     w = max(len(r[0]) for r in rows)
-    print(f"{'model':<{w}}  {'gold test acc [95% CI]':<22}  {'gain vs naive [95% CI]':<24}  PGR vs naive [95% CI]")
-    for r in rows:
-        print(f"{r[0]:<{w}}  {r[1]:<22}  {r[2]:<24}  {r[3]}")
-    loop_b = list(runs)[-1]
-    lo_b, hi_n = pgr.acc(loop_b).ci[0], pgr.acc("weak").ci[1]
-    print(f"loop with budget beats naive W2S with non-overlapping CIs: {'yes' if lo_b > hi_n else 'no'} "
-          f"(loop CI low {lo_b:.3f} vs naive CI high {hi_n:.3f})")
+    print(f"{'model':<{w}}  {'gold test acc [95% CI]':<22}  {'gain vs naive [95% CI]':<24}  {'gain vs round 0 [95% CI]':<25}  PGR [95% CI]")
+    for label, key in rows:
+        extra = ("", "", "") if key == "critic" else (pgr.diff(key, "weak").fmt(), pgr.diff(key, "round 0").fmt(), pgr.pgr(key).fmt())
+        print(f"{label:<{w}}  {pgr.acc(key).fmt():<22}  {extra[0]:<24}  {extra[1]:<25}  {extra[2]}")
+    for name in runs:
+        if name != "loop, no humans":
+            lo, hi = pgr.acc(name).ci[0], pgr.acc("weak").ci[1]
+            print(f"{name} beats naive W2S with non-overlapping CIs: {'yes' if lo > hi else 'no'} "
+                  f"(loop CI low {lo:.3f} vs naive CI high {hi:.3f})")
 
     print("\nper round (mean over seeds): gold test accuracy | attack success of fresh attacks on val")
     for name, res in runs.items():
@@ -105,7 +109,6 @@ def main() -> None:
             est = Estimate(r["acc"]["mean"], tuple(r["acc"]["ci"]))
             print(f"  {r['round']:<6}{est.fmt():<24}" + "".join(f"{r['attack_success'][a]:<18.3f}" for a in attackers)
                   + f"{'' if cq is None else f'{cq:.3f}':<24}{r['human_spent']:.0f}")
-
 
 if __name__ == "__main__":
     main()

@@ -125,6 +125,9 @@ class LoopConfig(BaseModel):
     loss_params: dict[str, Any] = Field(default_factory=dict)
     weighting: Literal["confidence", "margin", "none"] = Field("confidence", description="critic label weight")
     human_weight: float = Field(1.0, gt=0, description="sample weight of a human label (trained as gold)")
+    edit_target: Literal["learner", "source"] = Field(
+        "learner", description="label of an adversarial edit: the learner's verdict on its source when found (consistency), "
+        "or the source's critic label; a human label of the source wins either way")
     attackers: list[str] = Field(default_factory=lambda: ["pool", "perturb"])
     attack_size: int = Field(40, ge=0, description="queries per attacker per round")
     eval_size: int = Field(60, ge=1, description="fresh attacks per attacker per round, on the val split")

@@ -153,8 +153,12 @@ class PGRAnalysis:
 
     acc = score  # the name from when the score was always accuracy
 
+    def diff(self, a: str, b: str) -> Estimate:
+        """score(a) - score(b), paired: both on the same bootstrap draws."""
+        return Estimate(self.point[a] - self.point[b], _ci(self.boot[a] - self.boot[b]))
+
     def gap(self) -> Estimate:
-        return Estimate(self.point["ceiling"] - self.point["weak"], _ci(self.boot["ceiling"] - self.boot["weak"]))
+        return self.diff("ceiling", "weak")
 
     def pgr(self, name: str) -> Estimate:
         gap = self.gap()

@@ -232,6 +232,17 @@ def test_ledger_human_beats_critic_and_edits_follow_their_source():
     assert led.counts() == {"critic": 0, "human": 1, "edit": 1}
 
 
+def test_ledger_consistency_edits_keep_the_learners_verdict_until_a_human_speaks():
+    led = FeedbackLedger(2, "confidence")
+    led.add_critic("a", Verdict.from_probs(np.array([0.2, 0.8])))
+    led.add_edit("a!", "a", label=0, weight=0.7)  # the learner said 0 (p=0.7) before the edit
+    fb = led.feedback()
+    assert np.allclose(fb.targets, [[0.2, 0.8], [1, 0]]) and np.allclose(fb.weights, [0.8, 0.7]) and not fb.gold.any()
+    led.add_human("a", 1)
+    fb = led.feedback()
+    assert np.allclose(fb.targets, [[0, 1], [0, 1]]) and fb.gold.all()
+
+
 def test_learner_trains_fresh_and_passes_weights():
     texts, y = _toy(200)
     seen = []

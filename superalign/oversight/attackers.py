@@ -79,7 +79,7 @@ class PerturbationAttacker:
                 continue
             out.append(Query(
                 f"perturb:{src.source or src.id}:{_digest(r.text)}", r.text, src.source, self.name,
-                meta={"original": src.text, "edits": r.edits, "flipped": r.flipped, "label_before": r.label,
+                meta={"original": src.text, "edits": r.edits, "flipped": r.flipped, "label_before": r.label, "p_before": r.p_orig,
                       "label_after": r.new_label, "queries": r.queries},
             ))
         return out

@@ -3,10 +3,12 @@
 Feedback is kept in a `FeedbackLedger`, one entry per distinct text:
   critic  target = the critic's soft label, weight = a function of its confidence;
   human   target = the gold label (one-hot), weight = `human_weight`, trained as ground truth;
-  edit    a meaning-preserving edit of a pool item: target = whatever the source item's entry is
-          at training time (consistency training, as in adversarial training with label-preserving
-          perturbations; Miyato et al. 2018 VAT; Xie et al. 2020 UDA), so a later human label of
-          the source also corrects its edits.
+  edit    a meaning-preserving edit of a pool item (adversarial training with label-preserving
+          perturbations). Its target is the learner's own label of the unedited source when the
+          edit was found, weighted by the learner's confidence in it (consistency training: the
+          edit should not change the verdict; Miyato et al. 2018 VAT; Xie et al. 2020 UDA), or,
+          for an edit recorded without one, whatever the source's entry is at training time.
+          A human label of the source always wins, so it also corrects the source's edits.
 A human label always wins over a critic label for the same text. The learner trains a fresh
 classifier on the whole ledger with a registered W2S loss (default ``logconf``; Burns et al. 2023).
 """
@@ -45,7 +47,7 @@ class _Entry:
     kind: str  # "critic" | "human" | "edit"
     target: np.ndarray | None
     weight: float
-    ref: str | None = None  # edit: the source text whose entry gives the target
+    ref: str | None = None  # edit: the source text (its human label, if any, wins)
 
 
 class FeedbackLedger:
@@ -60,10 +62,13 @@ class FeedbackLedger:
             return
         self.entries[text] = _Entry("critic", np.asarray(verdict.probs, dtype=np.float32), critic_weight(verdict, self.weighting))
 
-    def add_edit(self, text: str, source_text: str) -> None:
+    def add_edit(self, text: str, source_text: str, label: int | None = None, weight: float = 1.0) -> None:
+        """An edit of `source_text`; `label`/`weight`: the learner's verdict on the source and its
+        confidence (consistency target), or None to train on the source's own entry."""
         if text == source_text or self.entries.get(text, _Entry("", None, 0)).kind == "human":
             return
-        self.entries[text] = _Entry("edit", None, 0.0, ref=source_text)
+        target = None if label is None else np.eye(self.k, dtype=np.float32)[label]
+        self.entries[text] = _Entry("edit", target, float(weight), ref=source_text)
 
     def add_human(self, text: str, label: int) -> None:
         self.entries[text] = _Entry("human", np.eye(self.k, dtype=np.float32)[label], self.human_weight)
@@ -77,11 +82,13 @@ class FeedbackLedger:
     def feedback(self) -> Feedback:
         texts, targets, weights, gold = [], [], [], []
         for text, e in self.entries.items():
-            if e.kind == "edit":
-                src = self.entries.get(e.ref or "")
+            src = self.entries.get(e.ref or "") if e.kind == "edit" else None
+            if src is not None and src.kind == "human":
+                target, is_gold, weight = src.target, True, src.weight
+            elif e.kind == "edit" and e.target is None:
                 if src is None or src.target is None:
                     continue  # the source has no usable label (e.g. an unparseable verdict)
-                target, is_gold, weight = src.target, src.kind == "human", src.weight
+                target, is_gold, weight = src.target, False, src.weight
             else:
                 target, is_gold, weight = e.target, e.kind == "human", e.weight
             texts.append(text)

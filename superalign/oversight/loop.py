@@ -7,8 +7,11 @@ One seed, on disjoint splits (`make_splits`):
   val        fresh attacks after each round measure attack success (never trained on)
   test       held-out gold: learner accuracy, and PGR relative to the critic-only floor
 
-Round 0 trains the learner on the critic's labels of the whole pool (naive W2S on critic labels:
-the floor). Each round r = 1..R then runs: attack (every attacker proposes queries against the
+Two baselines are fit once per seed: the critic-only floor, naive W2S (Burns et al. 2023's
+naive fine-tuning: the strong model trained with plain cross-entropy on the critic's labels of
+the whole pool), and the gold ceiling (the strong model on the pool's gold labels). PGR is
+(learner - floor) / (ceiling - floor). Round 0 trains the learner on the critic's labels of the
+whole pool with the loop's loss and critic-confidence weights (W2S before any attack or human). Each round r = 1..R then runs: attack (every attacker proposes queries against the
 current learner) -> the learner answers -> the critic judges the query-response pairs -> a
 selection policy picks the queries a human should label and the oracle answers them within its
 budget -> the learner refits on all feedback -> evaluation. Every finished round is written
@@ -93,6 +96,7 @@ class SeedLoop:
     seed: int
     rounds: list[dict[str, Any]]
     test_probs: list[np.ndarray]
+    naive_probs: np.ndarray
     ceiling_probs: np.ndarray
     critic_test_probs: np.ndarray
     test_labels: np.ndarray
@@ -122,12 +126,15 @@ class _Round:
 
 
 def _apply(ledger: FeedbackLedger, by_id: dict[str, Query], queries: Sequence[Query], verdicts: Sequence[Verdict],
-           human: Sequence[dict[str, Any]]) -> None:
+           human: Sequence[dict[str, Any]], edit_target: str = "learner") -> None:
     """Add one round's critic verdicts and human labels to the ledger (compute and replay alike)."""
     for q, v in zip(queries, verdicts):
         src = by_id.get(q.source) if q.source else None
-        if src is not None and q.text != src.text:
-            ledger.add_edit(q.text, src.text)  # a label-preserving edit: trained on its source's label
+        if src is not None and q.text != src.text:  # a label-preserving edit (see `FeedbackLedger`)
+            if edit_target == "learner" and "label_before" in q.meta:
+                ledger.add_edit(q.text, src.text, int(q.meta["label_before"]), float(q.meta.get("p_before", 1.0)))
+            else:
+                ledger.add_edit(q.text, src.text)
         else:
             ledger.add_critic(q.text, v)
     for h in human:
@@ -184,11 +191,18 @@ def run_seed_loop(
     pool_gold = {q.id: int(y) for q, y in zip(pool, w2s.labels)}  # evaluation only (critic accuracy)
     oracle = HumanOracle(pool_gold, cfg.human_budget)
     ledger = FeedbackLedger(k, cfg.weighting, cfg.human_weight)
-    for q, v in zip(pool, critic.judge(pool)):
+    pool_verdicts = critic.judge(pool)
+    for q, v in zip(pool, pool_verdicts):
         ledger.add_critic(q.text, v)
     learner = ClassifierLearner(strong, strong.key, cfg.loss, cfg.loss_params, seed)
 
     common = (cfg.probe.model_dump(), seed, test.texts)
+    judged = [(q.text, v.probs) for q, v in zip(pool, pool_verdicts) if v.status == "ok"]
+    naive_x, naive_y = [t for t, _ in judged], np.array([p for _, p in judged], dtype=np.float32).reshape(-1, k)
+    naive = store.stage(
+        fingerprint("loop-naive", strong.key, common, naive_x, naive_y),
+        lambda: {"test": strong(seed).fit(naive_x, naive_y, get_loss("xent")).predict_proba(test.texts)},
+    )["test"]
     ceiling = store.stage(
         fingerprint("loop-ceiling", strong.key, common, w2s.texts, w2s.labels),
         lambda: {"test": strong(seed).fit(w2s.texts, one_hot(w2s.labels, k), get_loss("xent")).predict_proba(test.texts)},
@@ -218,7 +232,7 @@ def run_seed_loop(
             rec, probs = rf.load()
             queries = [Query.from_dict(d["query"]) for d in rec["queries"]]
             verdicts = [Verdict(**{**d["verdict"], "probs": tuple(d["verdict"]["probs"])}) for d in rec["queries"]]
-            _apply(ledger, by_id, queries, verdicts, rec["human"])
+            _apply(ledger, by_id, queries, verdicts, rec["human"], cfg.edit_target)
             oracle.restore(rec["oracle_log"])
             proposed |= {q.id for q in queries if q.attacker == "pool"}
             labelled |= {h["source"] for h in rec["human"]}
@@ -244,7 +258,7 @@ def run_seed_loop(
             answers = oracle.label([queries[i] for i in chosen], round=r) if chosen else []
             human = [{"id": queries[i].id, "source": queries[i].source, "text": queries[i].text, "label": y}
                      for i, y in zip(chosen, answers)]
-            _apply(ledger, by_id, queries, verdicts, human)
+            _apply(ledger, by_id, queries, verdicts, human, cfg.edit_target)
             proposed |= {q.id for q in queries if q.attacker == "pool"}
             labelled |= {h["source"] for h in human}
         learner.update(ledger.feedback())
@@ -264,7 +278,7 @@ def run_seed_loop(
         test_probs.append(probs)
         computed.append(r)
         on_round(r, metrics)
-    return SeedLoop(seed, rounds, test_probs, ceiling, critic_test, test.labels, oracle.log, computed)
+    return SeedLoop(seed, rounds, test_probs, naive, ceiling, critic_test, test.labels, oracle.log, computed)
 
 
 def _round_metrics(r: int, probs: np.ndarray, labels: np.ndarray, critic_test: np.ndarray, queries: Sequence[Query],
@@ -298,9 +312,10 @@ class LoopResult:
 
 
 def summarize_loop(cfg: LoopConfig, seeds: Sequence[SeedLoop]) -> dict[str, Any]:
-    """Accuracy and PGR per round (floor = round 0, the critic-only learner) with bootstrap CIs."""
+    """Accuracy, gain over naive W2S and PGR per round (floor = naive W2S on critic labels) with
+    paired bootstrap CIs over seeds x test examples."""
     correct: dict[str, list[np.ndarray]] = {
-        "weak": [s.test_probs[0].argmax(1) == s.test_labels for s in seeds],
+        "weak": [s.naive_probs.argmax(1) == s.test_labels for s in seeds],
         "ceiling": [s.ceiling_probs.argmax(1) == s.test_labels for s in seeds],
         "critic": [s.critic_test_probs.argmax(1) == s.test_labels for s in seeds],
     }
@@ -314,6 +329,7 @@ def summarize_loop(cfg: LoopConfig, seeds: Sequence[SeedLoop]) -> dict[str, Any]
         cq = [m["critic_on_queries"]["acc"] for m in per_seed if "critic_on_queries" in m]
         rounds.append({
             "round": r, "acc": pgr.acc(f"round_{r}").to_dict(), "pgr": pgr.pgr(f"round_{r}").to_dict(),
+            "gain_vs_naive": pgr.diff(f"round_{r}", "weak").to_dict(), "gain_vs_round0": pgr.diff(f"round_{r}", "round_0").to_dict(),
             "attack_success": attack, "critic_acc_on_queries": float(np.mean(cq)) if cq else None,
             "human_spent": float(np.mean([m["human_spent"] for m in per_seed])),
             "ece": float(np.mean([m["ece"] for m in per_seed])),
