@@ -153,7 +153,7 @@ def loop(
     """Run the attacker-learner-critic loop with a budgeted human oracle; print each round and a summary.
 
     Example: superalign loop --task sentiment --rounds 5 --human-budget 50 --attacker pool,perturb --critic weak.
-    Finished rounds are stored under STORE/loop-<config hash>/ and a rerun resumes after them.
+    Finished rounds are stored under STORE/loop-<key>/seed<s>/ and a rerun (or a run with more seeds) resumes after them.
     """
     from .config import LoopConfig, load_config
     from .oversight import run_loop

@@ -23,9 +23,9 @@ def non_empty_unique(v: list) -> list:
     return v
 
 
-def content_hash(config: BaseModel) -> str:
-    """Short content hash of a resolved config: a run's identity."""
-    blob = json.dumps(config.model_dump(mode="json"), sort_keys=True)
+def content_hash(config: BaseModel, exclude: set[str] | None = None) -> str:
+    """Short content hash of a resolved config (less the `exclude`d fields): a run's identity."""
+    blob = json.dumps(config.model_dump(mode="json", exclude=exclude), sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
@@ -158,8 +158,13 @@ class LoopConfig(BaseModel):
         return non_empty_unique(v)
 
     def hash(self) -> str:
-        """Content hash of the resolved config: the loop's identity (its rounds are stored under it)."""
+        """Content hash of the resolved config: the identity of a loop's summary."""
         return content_hash(self)
+
+    def rounds_key(self) -> str:
+        """Content hash of what one seed's rounds depend on (not the seed list or the summary's
+        bootstrap): rounds are stored under it, so adding seeds reuses the finished ones."""
+        return content_hash(self, exclude={"seeds", "n_bootstrap", "min_gap"})
 
 
 def _parse_value(text: str) -> Any:

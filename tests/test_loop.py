@@ -42,7 +42,7 @@ def test_loop_records_every_round_and_resumes_from_disk(tiny, tmp_path):
     seen = []
     first = run_loop(tiny, store, on_round=lambda s, r, m: seen.append((s, r)))
     assert seen == [(0, 0), (0, 1), (0, 2)] and first.computed == seen
-    folder = store.run_dir(f"loop-{tiny.hash()}") / "seed0"
+    folder = store.run_dir(f"loop-{tiny.rounds_key()}") / "seed0"
     recs = [json.loads((folder / f"round_{r}.json").read_text()) for r in range(3)]
     for r, rec in enumerate(recs):
         m = rec["metrics"]
@@ -66,6 +66,14 @@ def test_loop_records_every_round_and_resumes_from_disk(tiny, tmp_path):
     assert resumed.computed == [(0, 2)]
     np.testing.assert_array_equal(resumed.seeds[0].test_probs[2], first.seeds[0].test_probs[2])
     assert json.loads((folder / "round_2.json").read_text()) == recs[2]
+
+
+def test_more_seeds_reuse_the_finished_ones(tiny, tmp_path):
+    store = Store(tmp_path / "runs")
+    one = run_loop(tiny.model_copy(update={"rounds": 1}), store)
+    two = run_loop(tiny.model_copy(update={"rounds": 1, "seeds": [0, 1]}), store)
+    assert two.computed == [(1, 0), (1, 1)]
+    np.testing.assert_array_equal(one.seeds[0].test_probs[1], two.seeds[0].test_probs[1])
 
 
 def test_budget_holds_in_the_loop_and_zero_budget_asks_nobody(tiny, tmp_path):

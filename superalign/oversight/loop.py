@@ -15,7 +15,8 @@ whole pool with the loop's loss and critic-confidence weights (W2S before any at
 current learner) -> the learner answers -> the critic judges the query-response pairs -> a
 selection policy picks the queries a human should label and the oracle answers them within its
 budget -> the learner refits on all feedback -> evaluation. Every finished round is written
-atomically under ``<store>/loop-<config hash>/seed<s>/round_<r>.{json,npz}``; a rerun replays
+atomically under ``<store>/loop-<rounds key>/seed<s>/round_<r>.{json,npz}`` (the key hashes the
+config less the seed list, so a run with more seeds reuses finished ones); a rerun replays
 finished rounds from disk (the learner is refit on the replayed feedback only when a new round
 must be computed), so a killed loop resumes at its first unfinished round.
 """
@@ -179,7 +180,7 @@ def run_seed_loop(
 ) -> SeedLoop:
     """Run (or resume) the loop for one seed; see the module docstring."""
     gt, w2s, val, test = splits.train_gt, splits.train_w2s, splits.val, splits.test
-    folder = store.run_dir(f"loop-{cfg.hash()}") / f"seed{seed}"
+    folder = store.run_dir(f"loop-{cfg.rounds_key()}") / f"seed{seed}"
     k = len(label_names)
     strong = ModelFactory(cfg.learner, cfg.probe)
     critic = build_critic(cfg, seed, label_names, task_description, llm)
@@ -347,13 +348,13 @@ def summarize_loop(cfg: LoopConfig, seeds: Sequence[SeedLoop]) -> dict[str, Any]
 
 def run_loop(cfg: LoopConfig, store: Store | None = None, llm: Any = None,
              on_round: Callable[[int, int, dict[str, Any]], None] = lambda s, r, m: None) -> LoopResult:
-    """Run (or resume) the loop for every seed and summarise it; results under loop-<hash>/."""
+    """Run (or resume) the loop for every seed and summarise it; results under loop-<rounds key>/."""
     get_loss(cfg.loss, **cfg.loss_params)  # fail fast on an unknown loss or parameter ...
     if cfg.policy not in POLICIES:  # ... or selection policy
         raise OversightError(f"unknown selection policy {cfg.policy!r}; known: {', '.join(POLICIES)}")
     store = store or Store()
-    run_dir = store.run_dir(f"loop-{cfg.hash()}")
-    atomic_write_json(run_dir / "config.json", cfg.model_dump(mode="json"))
+    run_dir = store.run_dir(f"loop-{cfg.rounds_key()}")
+    atomic_write_json(run_dir / "config.json", cfg.model_dump(mode="json", exclude={"seeds", "n_bootstrap", "min_gap"}))
     task = get_task(cfg.task, **cfg.task_args)
     data = task.load()
     names = label_names_for(cfg, task)
@@ -365,5 +366,5 @@ def run_loop(cfg: LoopConfig, store: Store | None = None, llm: Any = None,
         seeds.append(run_seed_loop(cfg, splits, seed, store, label_names=names, task_description=task.description,
                                    llm=llm, on_round=lambda r, m, s=seed: on_round(s, r, m)))
     summary = summarize_loop(cfg, seeds)
-    atomic_write_json(run_dir / "summary.json", summary)
+    atomic_write_json(run_dir / f"summary-{cfg.hash()}.json", summary)
     return LoopResult(cfg, summary, seeds)
