@@ -11,8 +11,9 @@ Two baselines are fit once per seed: the critic-only floor, naive W2S (Burns et 
 naive fine-tuning: the strong model trained with plain cross-entropy on the critic's labels of
 the whole pool), and the gold ceiling (the strong model on the pool's gold labels). PGR is
 (learner - floor) / (ceiling - floor). Round 0 trains the learner on the critic's labels of the
-whole pool with the loop's loss and critic-confidence weights (W2S before any attack or human). Each round r = 1..R then runs: attack (every attacker proposes queries against the
-current learner) -> the learner answers -> the critic judges the query-response pairs -> a
+whole pool with the loop's loss and critic-confidence weights (W2S before any attack or human).
+Each round r = 1..R then runs: attack (every attacker proposes queries against the current
+learner) -> the learner answers -> the critic judges the query-response pairs -> a
 selection policy picks the queries a human should label and the oracle answers them within its
 budget -> the learner refits on all feedback -> evaluation. Every finished round is written
 atomically under ``<store>/loop-<rounds key>/seed<s>/round_<r>.{json,npz}`` (the key hashes the
