@@ -84,7 +84,7 @@ def main() -> None:
     print(f"\n{args.task}: critic weak({args.critic_models}, fit on {args.train_gt} gold) -> learner {args.learner} probe "
           f"({base.loss}), attackers pool+perturb, {R} rounds, seeds {args.seeds}; test n={len(seeds[0].test_labels)} per seed")
     print(f"attack_size {base.attack_size}/attacker/round, eval_size {base.eval_size}, perturb {base.perturb.model_dump()}, "
-          f"policy {base.policy}, edit_target {base.edit_target}, human_weight {base.human_weight}, sizes {base.sizes.model_dump()}")
+          f"policy {base.policy}, critic_learns {base.critic_learns}, edit_target {base.edit_target}, human_weight {base.human_weight}, sizes {base.sizes.model_dump()}")
     rows = [("weak critic", "critic"), ("naive W2S (xent on critic labels)", "weak"),
             (f"round 0: W2S with {base.loss} + confidence weights", "round 0")]
     rows += [(f"{name} (round {R})", name) for name in runs] + [("gold ceiling (pool gold labels)", "ceiling")]
@@ -103,12 +103,12 @@ def main() -> None:
     for name, res in runs.items():
         attackers = list(res.summary["rounds"][0]["attack_success"])
         print(f"{name}  (wall time {times[name]:.0f} s)")
-        print(f"  {'round':<6}{'acc [95% CI]':<24}" + "".join(f"{'attack: ' + a:<18}" for a in attackers) + f"{'critic acc on queries':<24}human labels")
+        print(f"  {'round':<6}{'acc [95% CI]':<24}" + "".join(f"{'attack: ' + a:<18}" for a in attackers) + f"{'critic acc on queries':<24}{'critic test acc':<18}human labels")
         for r in res.summary["rounds"]:
             cq = r["critic_acc_on_queries"]
             est = Estimate(r["acc"]["mean"], tuple(r["acc"]["ci"]))
             print(f"  {r['round']:<6}{est.fmt():<24}" + "".join(f"{r['attack_success'][a]:<18.3f}" for a in attackers)
-                  + f"{'' if cq is None else f'{cq:.3f}':<24}{r['human_spent']:.0f}")
+                  + f"{'' if cq is None else f'{cq:.3f}':<24}{r['critic_test_acc']:<18.3f}{r['human_spent']:.0f}")
 
 if __name__ == "__main__":
     main()

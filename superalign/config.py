@@ -125,6 +125,9 @@ class LoopConfig(BaseModel):
     loss_params: dict[str, Any] = Field(default_factory=dict)
     weighting: Literal["confidence", "margin", "none"] = Field("confidence", description="critic label weight")
     human_weight: float = Field(1.0, gt=0, description="sample weight of a human label (trained as gold)")
+    critic_learns: bool = Field(
+        True, description="after each round with human labels, refit a weak critic on train_gt plus all human labels "
+        "so far and re-judge every critic label (an LLM critic stays as it is)")
     edit_target: Literal["learner", "source"] = Field(
         "learner", description="label of an adversarial edit: the learner's verdict on its source when found (consistency), "
         "or the source's critic label; a human label of the source wins either way")

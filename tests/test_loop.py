@@ -68,6 +68,43 @@ def test_loop_records_every_round_and_resumes_from_disk(tiny, tmp_path):
     assert json.loads((folder / "round_2.json").read_text()) == recs[2]
 
 
+def test_human_labels_also_teach_the_weak_critic(tiny, tmp_path):
+    """With critic_learns the critic is refit on train_gt + the oracle's answers after each round
+    (its test accuracy is tracked per round); without it the critic never changes."""
+    on = run_loop(tiny, Store(tmp_path / "on")).seeds[0]
+    off = run_loop(tiny.model_copy(update={"critic_learns": False}), Store(tmp_path / "off")).seeds[0]
+    np.testing.assert_array_equal(on.test_probs[0], off.test_probs[0])  # round 0: no human label yet
+    assert len({m["critic_test_acc"] for m in off.rounds}) == 1
+    assert len({m["critic_test_acc"] for m in on.rounds}) > 1  # the critic moved once humans spoke
+    critic_labels = [m["feedback"]["critic"] for m in on.rounds]
+    assert critic_labels == [m["feedback"]["critic"] for m in off.rounds]  # re-judged, not added or dropped
+
+
+def _teaching_ledger():
+    from superalign.oversight.learner import FeedbackLedger
+    from superalign.oversight.types import Verdict
+
+    led = FeedbackLedger(2)
+    for t in ("a dull film", "a fine film"):
+        led.add_critic(t, Verdict.from_probs(np.array([0.5, 0.5])))
+    return led
+
+
+def test_teach_critic_refits_on_gold_plus_humans_and_rejudges_the_ledger():
+    from superalign.data import Dataset
+    from superalign.models import TfidfClassifier
+    from superalign.oversight.critics import WeakCritic
+    from superalign.oversight.loop import _teach_critic
+
+    gt = Dataset(["good", "great", "bad", "awful"], np.array([1, 1, 0, 0]))
+    critic = WeakCritic({"tfidf": TfidfClassifier(C=100.0)}, ["neg", "pos"])
+    led = _teaching_ledger()
+    _teach_critic(critic, gt, [("a dull film", 0), ("a fine film", 1), ("dull", 0), ("fine", 1)], led)
+    fb = led.feedback()
+    assert fb.targets[fb.texts.index("a dull film")].argmax() == 0 and fb.targets[fb.texts.index("a fine film")].argmax() == 1
+    assert set(critic._train[0]) == {"good", "great", "bad", "awful", "a dull film", "a fine film", "dull", "fine"}
+
+
 def test_more_seeds_reuse_the_finished_ones(tiny, tmp_path):
     store = Store(tmp_path / "runs")
     one = run_loop(tiny.model_copy(update={"rounds": 1}), store)

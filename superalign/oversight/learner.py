@@ -73,6 +73,10 @@ class FeedbackLedger:
     def add_human(self, text: str, label: int) -> None:
         self.entries[text] = _Entry("human", np.eye(self.k, dtype=np.float32)[label], self.human_weight)
 
+    def texts(self, kind: str) -> list[str]:
+        """The texts whose entry is of `kind` ("critic", "human" or "edit")."""
+        return [t for t, e in self.entries.items() if e.kind == kind]
+
     def counts(self) -> dict[str, int]:
         out = {"critic": 0, "human": 0, "edit": 0}
         for e in self.entries.values():

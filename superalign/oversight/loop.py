@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from ..config import LoopConfig
-from ..data import Splits, fingerprint, get_task, make_splits
+from ..data import Dataset, Splits, fingerprint, get_task, make_splits
 from ..losses import get_loss
 from ..metrics import PGRAnalysis, ece, evaluate
 from ..store import Store, atomic_write_bytes, atomic_write_json
@@ -146,6 +146,16 @@ def _apply(ledger: FeedbackLedger, by_id: dict[str, Query], queries: Sequence[Qu
             ledger.add_human(h["text"], int(h["label"]))
 
 
+def _teach_critic(critic: WeakCritic, gt: Dataset, human: Sequence[tuple[str, int]], ledger: FeedbackLedger) -> None:
+    """Refit the weak critic on train_gt plus the human labels so far, then re-judge every text the
+    ledger holds a critic label for: the budgeted human improves the overseer, not only the learner
+    (the weak supervisor is retrained on the extra gold, as active learning would)."""
+    critic.fit(list(gt.texts) + [t for t, _ in human], np.r_[gt.labels, [y for _, y in human]].astype(np.int64), get_loss("xent"))
+    held = ledger.texts("critic")
+    for t, v in zip(held, critic.judge([Query(f"ledger:{i}", t, None, "ledger") for i, t in enumerate(held)])):
+        ledger.add_critic(t, v)
+
+
 def _attack_eval(learner: ClassifierLearner, attackers: Sequence[Attacker], val_q: list[Query], val_gold: np.ndarray,
                  perturb_ix: np.ndarray, gen_eval: list[Query], n: int, rng: np.random.Generator) -> dict[str, dict[str, float]]:
     """Fresh attacks on the val split against the current learner: success = the learner errs.
@@ -227,6 +237,9 @@ def run_seed_loop(
     rounds, test_probs, computed = [], [], []
     proposed: set[str] = set()  # pool items already proposed (never proposed twice)
     labelled: set[str] = set()  # pool items a human has labelled
+    teach = cfg.critic_learns and isinstance(critic, WeakCritic)
+    human_gold: list[tuple[str, int]] = []  # (pool text, gold label) the oracle gave, in order
+    stale = False  # replayed human labels the critic has not been refit on yet
     trained_upto = -1
     for r in range(cfg.rounds + 1):
         rf = _Round(folder, r)
@@ -238,9 +251,14 @@ def run_seed_loop(
             oracle.restore(rec["oracle_log"])
             proposed |= {q.id for q in queries if q.attacker == "pool"}
             labelled |= {h["source"] for h in rec["human"]}
+            human_gold += [(by_id[h["source"]].text, int(h["label"])) for h in rec["human"]]
+            stale |= teach and bool(rec["human"])
             rounds.append(rec["metrics"])
             test_probs.append(probs)
             continue
+        if stale:
+            _teach_critic(critic, gt, human_gold, ledger)
+            stale = False
         rng = np.random.default_rng([cfg.data_seed, seed, r])
         queries, verdicts, human, log_start = [], [], [], len(oracle.log)
         if r > 0:
@@ -263,10 +281,14 @@ def run_seed_loop(
             _apply(ledger, by_id, queries, verdicts, human, cfg.edit_target)
             proposed |= {q.id for q in queries if q.attacker == "pool"}
             labelled |= {h["source"] for h in human}
+            human_gold += [(by_id[h["source"]].text, int(h["label"])) for h in human]
+            if teach and human:
+                _teach_critic(critic, gt, human_gold, ledger)
         learner.update(ledger.feedback())
         trained_upto = r
         probs = learner.predict_proba(test.texts)
-        metrics = _round_metrics(r, probs, test.labels, critic_test, queries, verdicts,
+        critic_now = critic.predict_proba(test.texts) if teach and human_gold else critic_test
+        metrics = _round_metrics(r, probs, test.labels, critic_now, queries, verdicts,
                                  lp if r > 0 else None, pool_gold, oracle, human, ledger)
         metrics["attack"] = _attack_eval(learner, attackers, val_q, val.labels, perturb_ix, gen_eval, cfg.eval_size,
                                          np.random.default_rng([cfg.data_seed, seed, r, 1]))
@@ -288,6 +310,7 @@ def _round_metrics(r: int, probs: np.ndarray, labels: np.ndarray, critic_test: n
                    human: Sequence[dict[str, Any]], ledger: FeedbackLedger) -> dict[str, Any]:
     m: dict[str, Any] = {"round": r, **evaluate(probs, labels, critic_test)}
     m["agreement_with_critic"] = m.pop("agreement")
+    m["critic_test_acc"] = float((critic_test.argmax(1) == labels).mean())  # the critic as it is now
     with_gold = [i for i, q in enumerate(queries) if q.source in pool_gold]
     if with_gold:
         y = np.array([pool_gold[queries[i].source] for i in with_gold])  # type: ignore[index]
@@ -334,6 +357,7 @@ def summarize_loop(cfg: LoopConfig, seeds: Sequence[SeedLoop]) -> dict[str, Any]
             "gain_vs_naive": pgr.diff(f"round_{r}", "weak").to_dict(), "gain_vs_round0": pgr.diff(f"round_{r}", "round_0").to_dict(),
             "attack_success": attack, "critic_acc_on_queries": float(np.mean(cq)) if cq else None,
             "human_spent": float(np.mean([m["human_spent"] for m in per_seed])),
+            "critic_test_acc": float(np.mean([m["critic_test_acc"] for m in per_seed])),
             "ece": float(np.mean([m["ece"] for m in per_seed])),
         })
     critic_ece = float(np.mean([ece(s.critic_test_probs, s.test_labels) for s in seeds]))
