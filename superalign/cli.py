@@ -200,12 +200,13 @@ def print_loop_summary(s: dict, cached: bool = False) -> None:
     t = Table(title=title)
     attackers = list(s["rounds"][0]["attack_success"])
     for col in ("round", "learner acc [95% CI]", "gain vs naive W2S [95% CI]", "PGR [95% CI]",
-                *[f"attack success: {a}" for a in attackers], "critic acc on queries", "human labels"):
+                *[f"attack success: {a}" for a in attackers], "critic acc on queries", "critic test acc", "human labels"):
         t.add_column(col)
     for r in s["rounds"]:
         cq = r["critic_acc_on_queries"]
         t.add_row(str(r["round"]), est(r["acc"]).fmt(), est(r["gain_vs_naive"]).fmt(), est(r["pgr"]).fmt(),
-                  *[f"{r['attack_success'][a]:.3f}" for a in attackers], "" if cq is None else f"{cq:.3f}", f"{r['human_spent']:.0f}")
+                  *[f"{r['attack_success'][a]:.3f}" for a in attackers], "" if cq is None else f"{cq:.3f}",
+                  f"{r['critic_test_acc']:.3f}", f"{r['human_spent']:.0f}")
     console.print(t)
     console.print(f"critic on test: acc {est(s['critic_acc']).fmt()}, ECE {s['critic_ece']:.3f}; "
                   f"naive W2S (xent on critic labels; the PGR floor): acc {est(s['floor_acc']).fmt()}; "
