@@ -6,7 +6,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
@@ -20,8 +20,15 @@ app.add_typer(assets_app, name="assets")
 console = Console(width=None if sys.stdout.isatty() else 160)  # tables unwrapped in logs and pipes
 
 
-def _csv(value: Optional[str]) -> Optional[list[str]]:
-    return None if value is None else [v.strip() for v in value.split(",") if v.strip()]
+def _overrides(set_: Optional[list[str]], scalars: dict[str, Any], lists: dict[str, Optional[str]]) -> list[str]:
+    """``--set`` overrides followed by those of the given flags: ``key=value`` for scalars,
+    ``key=[a,b]`` for comma-separated lists; flags left unset (None) add nothing."""
+    out = list(set_ or [])
+    out += [f"{key}={value}" for key, value in scalars.items() if value is not None]
+    for key, value in lists.items():
+        if value is not None:
+            out.append(f"{key}=[{','.join(v.strip() for v in value.split(',') if v.strip())}]")
+    return out
 
 
 @app.command()
@@ -54,16 +61,11 @@ def run(
     from .store import Store, atomic_write_json
     from .w2s import run_experiment
 
-    overrides = list(set_ or [])
-    for key, value in [("task", task), ("weak", weak), ("strong", strong), ("mode", mode)]:
-        if value is not None:
-            overrides.append(f"{key}={value}")
-    for key, value in [("task_args.text_col", text_col), ("task_args.label_col", label_col), ("task_args.data_dir", data_dir)]:
-        if value is not None:
-            overrides.append(f"{key}={value}")
-    for key, value in [("methods", _csv(methods)), ("seeds", _csv(seeds)), ("chain", _csv(chain))]:
-        if value is not None:
-            overrides.append(f"{key}=[{','.join(value)}]")
+    overrides = _overrides(
+        set_, {"task": task, "weak": weak, "strong": strong, "mode": mode, "task_args.text_col": text_col,
+               "task_args.label_col": label_col, "task_args.data_dir": data_dir},
+        {"methods": methods, "seeds": seeds, "chain": chain},
+    )
     cfg = load_config(config, overrides)
     show_progress = not quiet and sys.stderr.isatty()
     if not show_progress:  # tqdm bars of sentence-transformers / transformers / hub downloads
@@ -159,14 +161,10 @@ def loop(
     from .oversight import run_loop
     from .store import Store, atomic_write_json
 
-    overrides = list(set_ or [])
-    for key, value in [("task", task), ("rounds", rounds), ("human_budget", human_budget), ("critic", critic),
-                       ("learner", learner), ("llm", llm)]:
-        if value is not None:
-            overrides.append(f"{key}={value}")
-    for key, value in [("attackers", _csv(attacker)), ("critic_models", _csv(critic_models)), ("seeds", _csv(seeds))]:
-        if value is not None:
-            overrides.append(f"{key}=[{','.join(value)}]")
+    overrides = _overrides(
+        set_, {"task": task, "rounds": rounds, "human_budget": human_budget, "critic": critic, "learner": learner, "llm": llm},
+        {"attackers": attacker, "critic_models": critic_models, "seeds": seeds},
+    )
     cfg = load_config(config, overrides, model=LoopConfig)
     os.environ.setdefault("TQDM_DISABLE", "1")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
