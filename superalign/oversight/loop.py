@@ -146,6 +146,24 @@ def _apply(ledger: FeedbackLedger, by_id: dict[str, Query], queries: Sequence[Qu
             ledger.add_human(h["text"], int(h["label"]))
 
 
+def _baselines(strong: ModelFactory, cfg: LoopConfig, seed: int, store: Store, pool_verdicts: Sequence[Verdict],
+               w2s: Dataset, test: Dataset, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Test probabilities of naive W2S (xent on the critic's parseable labels of the pool) and of
+    the gold ceiling (xent on the pool's gold), each a cached store stage."""
+    common = (cfg.probe.model_dump(), seed, test.texts)
+    judged = [(t, v.probs) for t, v in zip(w2s.texts, pool_verdicts) if v.status == "ok"]
+    naive_x, naive_y = [t for t, _ in judged], np.array([p for _, p in judged], dtype=np.float32).reshape(-1, k)
+    naive = store.stage(
+        fingerprint("loop-naive", strong.key, common, naive_x, naive_y),
+        lambda: {"test": strong(seed).fit(naive_x, naive_y, get_loss("xent")).predict_proba(test.texts)},
+    )["test"]
+    ceiling = store.stage(
+        fingerprint("loop-ceiling", strong.key, common, w2s.texts, w2s.labels),
+        lambda: {"test": strong(seed).fit(w2s.texts, one_hot(w2s.labels, k), get_loss("xent")).predict_proba(test.texts)},
+    )["test"]
+    return naive, ceiling
+
+
 def _teach_critic(critic: WeakCritic, gt: Dataset, human: Sequence[tuple[str, int]], ledger: FeedbackLedger) -> None:
     """Refit the weak critic on train_gt plus the human labels so far, then re-judge every text the
     ledger holds a critic label for: the budgeted human improves the overseer, not only the learner
@@ -208,17 +226,7 @@ def run_seed_loop(
         ledger.add_critic(q.text, v)
     learner = ClassifierLearner(strong, strong.key, cfg.loss, cfg.loss_params, seed)
 
-    common = (cfg.probe.model_dump(), seed, test.texts)
-    judged = [(q.text, v.probs) for q, v in zip(pool, pool_verdicts) if v.status == "ok"]
-    naive_x, naive_y = [t for t, _ in judged], np.array([p for _, p in judged], dtype=np.float32).reshape(-1, k)
-    naive = store.stage(
-        fingerprint("loop-naive", strong.key, common, naive_x, naive_y),
-        lambda: {"test": strong(seed).fit(naive_x, naive_y, get_loss("xent")).predict_proba(test.texts)},
-    )["test"]
-    ceiling = store.stage(
-        fingerprint("loop-ceiling", strong.key, common, w2s.texts, w2s.labels),
-        lambda: {"test": strong(seed).fit(w2s.texts, one_hot(w2s.labels, k), get_loss("xent")).predict_proba(test.texts)},
-    )["test"]
+    naive, ceiling = _baselines(strong, cfg, seed, store, pool_verdicts, w2s, test, k)
     critic_test = np.array([v.probs for v in critic.judge([Query(f"test:{i}", t, None, "test") for i, t in enumerate(test.texts)])])
 
     val_q = [Query(f"val:{i}", t, None, "val") for i, t in enumerate(val.texts)]
