@@ -120,7 +120,10 @@ class LoopConfig(BaseModel):
     label_names: list[str] | None = Field(None, description="class names for LLM prompts (default: the task's)")
     critic: Literal["weak", "llm"] = "weak"
     critic_models: list[str] = Field(default_factory=lambda: ["tfidf", "static"], description="weak critic ensemble, fit on train_gt")
-    learner: str = Field("minilm", description="the strong model (a probe on this encoder)")
+    learner: str = Field("minilm", description="the strong model: a probe on this encoder, or fine-tuned with mode finetune")
+    mode: Literal["probe", "finetune"] = Field(
+        "probe", description="the learner (and its baselines): probe = a head on frozen features; finetune = fine-tuned (full or LoRA)")
+    finetune: FinetuneConfig = Field(default_factory=FinetuneConfig)
     loss: str = "logconf"
     loss_params: dict[str, Any] = Field(default_factory=dict)
     weighting: Literal["confidence", "margin", "none"] = Field("confidence", description="critic label weight")

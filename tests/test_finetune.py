@@ -159,6 +159,32 @@ def test_every_step_passes_step_frac_to_the_loss(tiny):
     assert {n for _, n in seen} == {4}
 
 
+def test_sample_weights_and_gold_rows_as_for_the_probe(tiny):
+    """Zero-weight rows with flipped labels are never drawn, so the model learns the clean rows;
+    gold rows reach plain cross-entropy, never the W2S loss (the oversight learner's contract)."""
+    texts, y = keyword_data(240, seed=0)
+    test_texts, test_y = keyword_data(200, seed=1)
+    noisy = np.r_[y[:120], 1 - y[120:]]
+    w = np.r_[np.ones(120), np.zeros(120)]
+    cfg = FinetuneConfig(**{**FAST, "epochs": 6}, early_stopping=False)
+    accs = [(FinetuneClassifier(tiny["bert"], "bert", cfg, seed=0).fit(texts, np.eye(2)[noisy], get_loss("xent"), sample_weight=sw)
+             .predict_proba(test_texts).argmax(1) == test_y).mean() for sw in (w, None)]
+    assert accs[0] > 0.85 and accs[1] < 0.75, accs  # unweighted, half the labels are flipped
+    seen = []
+
+    def spy(logits, targets, step_frac):
+        seen.append(len(logits))
+        return get_loss("xent")(logits, targets, step_frac)
+
+    gold = np.zeros(40, bool)
+    gold[:8] = True
+    small = FinetuneConfig(**{**FAST, "epochs": 1, "batch_size": 40}, early_stopping=False)
+    FinetuneClassifier(tiny["bert"], "bert", small).fit(texts[:40], np.eye(2)[y[:40]], spy, gold_mask=gold)
+    assert seen == [32]  # one batch of 40 rows: the 8 gold rows went to cross-entropy
+    with pytest.raises(ValueError, match="sample_weight"):
+        FinetuneClassifier(tiny["bert"], "bert", small).fit(texts[:40], np.eye(2)[y[:40]], spy, sample_weight=-np.ones(40))
+
+
 def test_grad_accumulation_and_checkpointing_do_not_change_training(tiny):
     texts, y = keyword_data(48, seed=0)
     preds, clfs = [], []

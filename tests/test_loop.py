@@ -105,6 +105,22 @@ def test_teach_critic_refits_on_gold_plus_humans_and_rejudges_the_ledger():
     assert set(critic._train[0]) == {"good", "great", "bad", "awful", "a dull film", "a fine film", "dull", "fine"}
 
 
+def test_finetuned_learner_gets_weights_and_gold_rows(tiny, tiny_models, tmp_path, caplog):
+    """mode finetune: the learner (and its baselines) are fine-tuned Hugging Face models, and the
+    critic weights and human gold rows reach them (no 'training unweighted' fallback)."""
+    from superalign.models import FinetuneConfig
+
+    cfg = tiny.model_copy(update={
+        "learner": tiny_models["bert"], "mode": "finetune", "rounds": 1, "human_budget": 3, "attack_size": 3, "eval_size": 3,
+        "finetune": FinetuneConfig(epochs=1, batch_size=32, lr=2e-3, max_length=32, early_stopping=False),
+    })
+    with caplog.at_level("WARNING"):
+        res = run_loop(cfg, Store(tmp_path / "runs"))
+    seed = res.seeds[0]
+    assert "unweighted" not in caplog.text and [m["human_spent"] for m in seed.rounds] == [0, 3]
+    assert seed.naive_probs.shape == seed.ceiling_probs.shape == (200, 2)
+
+
 def test_more_seeds_reuse_the_finished_ones(tiny, tmp_path):
     store = Store(tmp_path / "runs")
     one = run_loop(tiny.model_copy(update={"rounds": 1}), store)

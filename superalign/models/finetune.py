@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from ..errors import ModelError
-from .classifiers import FinetuneConfig, LossFn
+from .classifiers import FinetuneConfig, LossFn, _mixed_loss, _weighted_draw
 from .hf import collate, length_grouped_batches, load_classifier, random_batches, resolve_device, sorted_batches, tokenize
 
 log = logging.getLogger(__name__)
@@ -128,11 +128,21 @@ class FinetuneClassifier:
     def fit(
         self, texts: Sequence[str], soft_labels: np.ndarray, loss: LossFn, loss_name: str = "xent",
         val: tuple[Sequence[str], np.ndarray] | None = None,
+        sample_weight: np.ndarray | None = None, gold_mask: np.ndarray | None = None,
     ) -> FinetuneClassifier:
-        """Fine-tune on ``soft_labels`` (n, k) with ``loss``; early-stop on ``val`` when given."""
+        """Fine-tune on ``soft_labels`` (n, k) with ``loss``; early-stop on ``val`` when given.
+
+        ``sample_weight`` and ``gold_mask`` mean what they mean for `ProbeClassifier.fit`: each
+        epoch draws its examples with replacement in proportion to the weights, and gold rows
+        train with plain cross-entropy instead of ``loss`` (the oversight learner uses both).
+        """
         y = torch.as_tensor(np.asarray(soft_labels), dtype=torch.float32)
         if y.ndim != 2 or len(y) != len(texts) or len(texts) == 0:
             raise ModelError(f"fit needs (n, k) soft labels for n > 0 texts; got {tuple(y.shape)} for {len(texts)} texts")
+        draw = _weighted_draw(sample_weight, len(texts))
+        gold = None if gold_mask is None else torch.as_tensor(np.asarray(gold_mask, dtype=bool))
+        if gold is not None and len(gold) != len(texts):
+            raise ModelError(f"gold_mask has {len(gold)} entries for {len(texts)} examples")
         self._build(y.shape[1])
         if self._load_checkpoint():
             return self
@@ -168,10 +178,11 @@ class FinetuneClassifier:
         run_loss, run_n = torch.zeros((), device=self.device), 0
         t0 = time.perf_counter()
         for _epoch in range(cfg.epochs):
+            drawn = np.arange(len(ids)) if draw is None else rng.choice(len(ids), len(ids), p=draw.numpy())
             if cfg.group_by_length:
-                batches = length_grouped_batches(lengths, cfg.batch_size, rng)
+                batches = [drawn[b] for b in length_grouped_batches(lengths[drawn], cfg.batch_size, rng)]
             else:
-                batches = random_batches(len(ids), cfg.batch_size, rng)
+                batches = [drawn[b] for b in random_batches(len(ids), cfg.batch_size, rng)]
             for batch in batches:
                 frac = step / total
                 for j in range(0, len(batch), micro):
@@ -181,7 +192,12 @@ class FinetuneClassifier:
                     n_padded += x.numel()
                     with self._autocast():
                         logits = model(x, m)
-                    out = loss(logits, y[idx].to(self.device), frac) * (len(idx) / len(batch))
+                    targets = y[idx].to(self.device)
+                    if gold is None:
+                        out = loss(logits, targets, frac)
+                    else:
+                        out = _mixed_loss(loss, logits, targets, gold[idx].to(self.device), frac)
+                    out = out * (len(idx) / len(batch))
                     out.backward()
                     run_loss += out.detach() * len(batch)
                 run_n += len(batch)

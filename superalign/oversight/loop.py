@@ -146,11 +146,11 @@ def _apply(ledger: FeedbackLedger, by_id: dict[str, Query], queries: Sequence[Qu
             ledger.add_human(h["text"], int(h["label"]))
 
 
-def _baselines(strong: ModelFactory, cfg: LoopConfig, seed: int, store: Store, pool_verdicts: Sequence[Verdict],
+def _baselines(strong: ModelFactory, seed: int, store: Store, pool_verdicts: Sequence[Verdict],
                w2s: Dataset, test: Dataset, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Test probabilities of naive W2S (xent on the critic's parseable labels of the pool) and of
     the gold ceiling (xent on the pool's gold), each a cached store stage."""
-    common = (cfg.probe.model_dump(), seed, test.texts)
+    common = (strong.settings, seed, test.texts)
     judged = [(t, v.probs) for t, v in zip(w2s.texts, pool_verdicts) if v.status == "ok"]
     naive_x, naive_y = [t for t, _ in judged], np.array([p for _, p in judged], dtype=np.float32).reshape(-1, k)
     naive = store.stage(
@@ -211,7 +211,7 @@ def run_seed_loop(
     gt, w2s, val, test = splits.train_gt, splits.train_w2s, splits.val, splits.test
     folder = store.run_dir(f"loop-{cfg.rounds_key()}") / f"seed{seed}"
     k = len(label_names)
-    strong = ModelFactory(cfg.learner, cfg.probe)
+    strong = ModelFactory(cfg.learner, cfg.probe, cfg.finetune if cfg.mode == "finetune" else None)
     critic = build_critic(cfg, seed, label_names, task_description, llm)
     if isinstance(critic, WeakCritic):
         critic.fit(gt.texts, gt.labels, get_loss("xent"))
@@ -226,7 +226,7 @@ def run_seed_loop(
         ledger.add_critic(q.text, v)
     learner = ClassifierLearner(strong, strong.key, cfg.loss, cfg.loss_params, seed)
 
-    naive, ceiling = _baselines(strong, cfg, seed, store, pool_verdicts, w2s, test, k)
+    naive, ceiling = _baselines(strong, seed, store, pool_verdicts, w2s, test, k)
     critic_test = np.array([v.probs for v in critic.judge([Query(f"test:{i}", t, None, "test") for i, t in enumerate(test.texts)])])
 
     val_q = [Query(f"val:{i}", t, None, "val") for i, t in enumerate(val.texts)]
