@@ -13,7 +13,7 @@ Targets (issue 6): loop+budget beats naive W2S with non-overlapping CIs; attack 
 round over round.
 
 usage: python bench/loop.py [--task sentiment] [--seeds 0,1,2] [--rounds 4] [--budgets 0,50]
-                            [--critic-models tfidf,static] [--train-gt 500] [--store DIR]
+                            [--critic-models tfidf,static] [--train-gt 500] [--mode probe] [--store DIR]
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ def main() -> None:
     ap.add_argument("--attack-size", type=int, default=40, help="queries per attacker per round")
     ap.add_argument("--eval-size", type=int, default=60, help="fresh attacks per attacker per round (val)")
     ap.add_argument("--edit-target", default="learner", choices=["learner", "source"])
+    ap.add_argument("--mode", default="probe", choices=["probe", "finetune"], help="finetune: fine-tune the learner (GPU advised)")
     ap.add_argument("--store", default="runs", help="results store (finished rounds are reused)")
     args = ap.parse_args()
 
@@ -56,6 +57,7 @@ def main() -> None:
         task=args.task, seeds=[int(x) for x in args.seeds.split(",")], rounds=args.rounds, learner=args.learner,
         critic_models=args.critic_models.split(","), attackers=["pool", "perturb"], attack_size=args.attack_size,
         eval_size=args.eval_size, perturb=PerturbConfig(max_queries=30, max_words=5), sizes=sizes, edit_target=args.edit_target,
+        mode=args.mode,
     )
     store = Store(args.store)
     runs, times = {}, {}
@@ -81,7 +83,7 @@ def main() -> None:
         correct[name] = [s.test_probs[R].argmax(1) == s.test_labels for s in res.seeds]
     pgr = PGRAnalysis(correct, n_boot=2000, min_gap=base.min_gap, seed=0)
 
-    print(f"\n{args.task}: critic weak({args.critic_models}, fit on {args.train_gt} gold) -> learner {args.learner} probe "
+    print(f"\n{args.task}: critic weak({args.critic_models}, fit on {args.train_gt} gold) -> learner {args.learner} {args.mode} "
           f"({base.loss}), attackers pool+perturb, {R} rounds, seeds {args.seeds}; test n={len(seeds[0].test_labels)} per seed")
     print(f"attack_size {base.attack_size}/attacker/round, eval_size {base.eval_size}, perturb {base.perturb.model_dump()}, "
           f"policy {base.policy}, critic_learns {base.critic_learns}, edit_target {base.edit_target}, human_weight {base.human_weight}, sizes {base.sizes.model_dump()}")
