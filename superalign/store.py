@@ -18,7 +18,8 @@ import json
 import os
 import sqlite3
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +61,7 @@ class Store:
         self.root.mkdir(parents=True, exist_ok=True)
         self.computed: list[str] = []  # stage keys computed (not served from cache) by this object
         self.seconds: dict[str, float] = {}  # wall seconds each of those stages took to compute
-        self.before_compute: Callable[[], None] | None = None  # run once before the first cache miss
+        self._check: Callable[[], None] | None = None  # see `check_before_compute`
         with self._db() as con:
             con.execute(_SCHEMA)
 
@@ -68,6 +69,16 @@ class Store:
         con = sqlite3.connect(self.root / "results.sqlite", timeout=60)
         con.execute("PRAGMA journal_mode=WAL")
         return con
+
+    @contextmanager
+    def check_before_compute(self, check: Callable[[], None]) -> Iterator[None]:
+        """Within the block, call `check` once, right before the first stage that must be computed:
+        a fully cached run never pays for it (e.g. validating methods that load models)."""
+        self._check = check
+        try:
+            yield
+        finally:
+            self._check = None
 
     def run_dir(self, config_hash: str) -> Path:
         return self.root / config_hash
@@ -82,8 +93,8 @@ class Store:
         if path.exists():
             with np.load(path) as z:
                 return {k: z[k] for k in z.files}
-        if self.before_compute is not None:
-            check, self.before_compute = self.before_compute, None
+        if self._check is not None:
+            check, self._check = self._check, None
             check()
         import io
         import time

@@ -1,6 +1,7 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from superalign.config import ExperimentConfig
@@ -106,3 +107,17 @@ def test_primary_metric_threads_through_summary_and_pgr(store):
         assert pgr["mean"] == pytest.approx((m - w) / (c - w))
     else:  # the pretrained scorer saw this data in its own training: weak >= ceiling is expected
         assert "gap" in pgr["reason"] and s["gap"]["mean"] == pytest.approx(c - w)
+
+
+def test_check_before_compute_runs_once_before_the_first_miss_only(tmp_path):
+    store = Store(tmp_path / "runs")
+    store.stage("cached", lambda: {"x": np.zeros(1)})
+    calls = []
+    with store.check_before_compute(lambda: calls.append(1)):
+        store.stage("cached", lambda: {"x": np.zeros(1)})
+        assert calls == []  # a hit never checks
+        store.stage("new", lambda: {"x": np.ones(1)})
+        store.stage("newer", lambda: {"x": np.ones(1)})
+    assert calls == [1]
+    store.stage("newest", lambda: {"x": np.ones(1)})  # outside the block: no check
+    assert calls == [1]

@@ -266,7 +266,6 @@ def run_experiment(cfg: ExperimentConfig, store: Store | None = None, progress: 
     """Run (or resume) an experiment; every finished stage is reused from the store."""
     store = store or Store()
     chash = cfg.hash()
-    store.before_compute = lambda: check_methods(cfg)
     atomic_write_json(store.run_dir(chash) / "config.json", cfg.model_dump(mode="json"))
     task = get_task(cfg.task, **cfg.task_args)
     data = task.load()
@@ -274,7 +273,8 @@ def run_experiment(cfg: ExperimentConfig, store: Store | None = None, progress: 
     rungs = [ModelFactory.of(spec, cfg) for spec in cfg.chain[1:-1]]
     before = len(store.computed)
     tests, probs, rows = [], [], []
-    with _progress(progress, len(cfg.seeds) * (2 + len(rungs) + len(cfg.methods))) as tick:
+    with store.check_before_compute(lambda: check_methods(cfg)), \
+            _progress(progress, len(cfg.seeds) * (2 + len(rungs) + len(cfg.methods))) as tick:
         for seed in cfg.seeds:
             splits = make_splits(data, cfg.sizes.model_dump(), seed=seed, data_seed=cfg.data_seed)
             run = run_seed(cfg, splits, seed, store, weak, strong, on_stage=lambda name, s=seed: tick(f"seed {s}: {name}"), rungs=rungs)
