@@ -146,6 +146,20 @@ def _apply(ledger: FeedbackLedger, by_id: dict[str, Query], queries: Sequence[Qu
             ledger.add_human(h["text"], int(h["label"]))
 
 
+def _attack(attackers: Sequence[Attacker], learner: ClassifierLearner, pool: list[Query], available: list[Query], n: int,
+            rng: np.random.Generator) -> list[Query]:
+    """Every attacker's `n` proposals against the current learner, de-duplicated in order: pool
+    search and perturbation draw on the `available` (not yet proposed or labelled) pool items; the
+    generative attacker takes the whole pool as examples."""
+    queries, seen = [], set()
+    for a in attackers:
+        for q in a.propose(learner, pool if isinstance(a, GenerativeAttacker) else available, n, rng):
+            if q.id not in seen:
+                seen.add(q.id)
+                queries.append(q)
+    return queries
+
+
 def _baselines(strong: ModelFactory, seed: int, store: Store, pool_verdicts: Sequence[Verdict],
                w2s: Dataset, test: Dataset, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Test probabilities of naive W2S (xent on the critic's parseable labels of the pool) and of
@@ -249,17 +263,22 @@ def run_seed_loop(
     human_gold: list[tuple[str, int]] = []  # (pool text, gold label) the oracle gave, in order
     stale = False  # replayed human labels the critic has not been refit on yet
     trained_upto = -1
+
+    def absorb(queries: Sequence[Query], verdicts: Sequence[Verdict], human: Sequence[dict[str, Any]]) -> None:
+        """Take in one round's verdicts and human labels (computed and replayed rounds alike)."""
+        _apply(ledger, by_id, queries, verdicts, human, cfg.edit_target)
+        proposed.update(q.id for q in queries if q.attacker == "pool")
+        labelled.update(h["source"] for h in human)
+        human_gold.extend((by_id[h["source"]].text, int(h["label"])) for h in human)
+
     for r in range(cfg.rounds + 1):
         rf = _Round(folder, r)
         if rf.done():
             rec, probs = rf.load()
             queries = [Query.from_dict(d["query"]) for d in rec["queries"]]
             verdicts = [Verdict(**{**d["verdict"], "probs": tuple(d["verdict"]["probs"])}) for d in rec["queries"]]
-            _apply(ledger, by_id, queries, verdicts, rec["human"], cfg.edit_target)
+            absorb(queries, verdicts, rec["human"])
             oracle.restore(rec["oracle_log"])
-            proposed |= {q.id for q in queries if q.attacker == "pool"}
-            labelled |= {h["source"] for h in rec["human"]}
-            human_gold += [(by_id[h["source"]].text, int(h["label"])) for h in rec["human"]]
             stale |= teach and bool(rec["human"])
             rounds.append(rec["metrics"])
             test_probs.append(probs)
@@ -273,12 +292,7 @@ def run_seed_loop(
             if trained_upto != r - 1:
                 learner.update(ledger.feedback())
             available = [q for q in pool if q.id not in proposed and q.id not in labelled]
-            seen: set[str] = set()
-            for a in attackers:
-                for q in a.propose(learner, pool if isinstance(a, GenerativeAttacker) else available, cfg.attack_size, rng):
-                    if q.id not in seen:
-                        seen.add(q.id)
-                        queries.append(q)
+            queries = _attack(attackers, learner, pool, available, cfg.attack_size, rng)
             lp = learner.predict_proba([q.text for q in queries]) if queries else np.zeros((0, k))
             verdicts = critic.judge(queries, lp.argmax(1)) if queries else []
             want = _human_share(cfg, r) - oracle.spent
@@ -286,10 +300,7 @@ def run_seed_loop(
             answers = oracle.label([queries[i] for i in chosen], round=r) if chosen else []
             human = [{"id": queries[i].id, "source": queries[i].source, "text": queries[i].text, "label": y}
                      for i, y in zip(chosen, answers)]
-            _apply(ledger, by_id, queries, verdicts, human, cfg.edit_target)
-            proposed |= {q.id for q in queries if q.attacker == "pool"}
-            labelled |= {h["source"] for h in human}
-            human_gold += [(by_id[h["source"]].text, int(h["label"])) for h in human]
+            absorb(queries, verdicts, human)
             if teach and human:
                 _teach_critic(critic, gt, human_gold, ledger)
         learner.update(ledger.feedback())
