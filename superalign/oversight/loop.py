@@ -128,7 +128,7 @@ class _Round:
 
 
 def _apply(ledger: FeedbackLedger, by_id: dict[str, Query], queries: Sequence[Query], verdicts: Sequence[Verdict],
-           human: Sequence[dict[str, Any]], edit_target: str = "learner") -> None:
+           human: Sequence[dict[str, Any]], edit_target: str) -> None:
     """Add one round's critic verdicts and human labels to the ledger (compute and replay alike)."""
     for q, v in zip(queries, verdicts):
         src = by_id.get(q.source) if q.source else None
