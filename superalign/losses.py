@@ -193,3 +193,26 @@ def bootstrap_hard(logits: torch.Tensor, targets: torch.Tensor, step_frac: float
     """Hard bootstrapping (Reed et al. 2014): CE to beta * weak + (1 - beta) * one-hot(student argmax)."""
     hard = F.one_hot(logits.argmax(-1), logits.shape[-1]).float()
     return _soft_xent(logits, beta * targets + (1 - beta) * hard)
+
+
+def calibrated_transition(targets: torch.Tensor) -> torch.Tensor:
+    """The supervisor's noise transition T[i, j] = P(weak = j | true = i) implied by its own soft
+    labels, if it is calibrated and its label is drawn from them: T = E[t t^T] / E[t] (row-wise).
+    Rows sum to 1; one-hot labels give the identity; a class with no mass keeps an identity row."""
+    t = targets.detach()
+    mass = t.sum(0)
+    k = t.shape[-1]
+    rows = (t.T @ t) / mass.clamp_min(1e-12)[:, None]
+    return torch.where((mass > 0)[:, None], rows, torch.eye(k, dtype=t.dtype, device=t.device))
+
+
+@register_loss("forward")
+def forward(logits: torch.Tensor, targets: torch.Tensor, step_frac: float) -> torch.Tensor:
+    """Forward loss correction (Patrini et al. 2017, "Making deep neural networks robust to label
+    noise: a loss correction approach"): cross-entropy of the weak labels against the student's
+    probabilities pushed through the noise transition, -sum_j t_j log (p^T T)_j, so the student
+    models the clean label and T models the supervisor's confusion. T is estimated on each batch
+    from the weak labels themselves (`calibrated_transition`), so no gold label is needed; an
+    under-confident supervisor yields a flat T and a student that commits beyond it."""
+    noisy = torch.softmax(logits, -1) @ calibrated_transition(targets)
+    return -(targets * torch.log(noisy.clamp_min(1e-12))).sum(-1).mean()

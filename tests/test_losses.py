@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from superalign.errors import ConfigError
-from superalign.losses import LOSSES, get_loss
+from superalign.losses import LOSSES, calibrated_transition, get_loss
 
 LOGITS = torch.tensor([[0.0, math.log(3.0)], [math.log(3.0), 0.0]])  # student probs: [.25,.75], [.75,.25]
 WEAK = torch.tensor([[0.2, 0.8], [0.6, 0.4]])
@@ -142,3 +142,21 @@ def test_unknown_loss_and_param_are_errors():
         get_loss("logconf", alpha=1.0)
     with pytest.raises(ConfigError, match="must be a number"):
         get_loss("logconf", alpha_max="high")
+
+
+def test_calibrated_transition_hand_value_and_limits():
+    # E[t t^T] / E[t]: class 0 mass .8, row 0 = (.2*.2 + .6*.6, .2*.8 + .6*.4) / .8 = (.5, .5)
+    # class 1 mass 1.2, row 1 = (.2*.8 + .6*.4, .8*.8 + .4*.4) / 1.2 = (1/3, 2/3)
+    t = calibrated_transition(WEAK)
+    assert torch.allclose(t, torch.tensor([[0.5, 0.5], [1 / 3, 2 / 3]]), atol=1e-6)
+    assert torch.allclose(calibrated_transition(torch.eye(2)), torch.eye(2))  # gold labels: no noise
+    assert torch.allclose(calibrated_transition(torch.tensor([[1.0, 0.0]])), torch.eye(2))  # absent class: identity row
+
+
+def test_forward_hand_value_and_gold_limit():
+    # noisy probs p^T T: [.25,.75] -> (.25*.5 + .75/3, .25*.5 + .75*2/3) = (.375, .625); [.75,.25] -> (.458.., .541..)
+    a = _ce([0.2, 0.8], [0.375, 0.625])
+    b = _ce([0.6, 0.4], [0.75 * 0.5 + 0.25 / 3, 0.75 * 0.5 + 0.25 * 2 / 3])
+    assert get_loss("forward")(LOGITS, WEAK, 0.5).item() == pytest.approx((a + b) / 2, rel=1e-6)
+    onehot = torch.tensor([[0.0, 1.0], [1.0, 0.0]])
+    assert get_loss("forward")(LOGITS, onehot, 0.5).item() == pytest.approx(get_loss("xent")(LOGITS, onehot, 0.5).item(), rel=1e-6)

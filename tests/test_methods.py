@@ -43,7 +43,7 @@ def test_every_loss_is_a_method_and_interventions_are_registered():
     names = method_names()
     assert names[: len(LOSSES)] == list(LOSSES)
     assert {"confident", "knn_relabel", "knn_filter", "weak_ensemble", "s2s"} <= set(METHODS) <= set(names)
-    assert {"xent", "logconf", "product", "entropy", "window", "adaptconf", "gce", "sce", "bootstrap_soft", "bootstrap_hard"} <= set(names)
+    assert {"xent", "logconf", "product", "entropy", "window", "adaptconf", "gce", "sce", "bootstrap_soft", "bootstrap_hard", "forward"} <= set(names)
     ctx, log = ctx_for([[0.2, 0.8], [0.6, 0.4]])
     probs = get_method("gce")(ctx, {"q": 0.5})
     assert log[0]["loss"] == "gce" and np.allclose(log[0]["targets"], ctx.weak_labels) and probs.shape == (2, 2)
