@@ -1,18 +1,18 @@
 """Benchmark the attacker-learner-critic loop against naive W2S and the gold ceiling.
 
 On one task (default: sentiment), for each seed, with a weak critic (default tfidf + static,
-fit on train_gt) and a minilm probe learner (loss logconf), it runs the loop once per human
-budget (default 0 and 50) and prints:
+fit on train_gt) and a minilm probe learner, it runs the loop once per learner loss (default
+logconf; ``--losses logconf,forward``) and human budget (default 0 and 50) and prints:
   1. gold test accuracy [95% CI] of: the critic; naive W2S (Burns et al.'s naive fine-tuning:
      xent on the critic's labels, the PGR floor); round 0 of the loop (the loop's loss and
-     critic-confidence weights, before any attack or human); the loop after its last round for
-     each budget; the gold ceiling. Gains over naive W2S and over round 0 are paired bootstrap
-     differences (seeds x test examples);
+     critic-confidence weights, before any attack or human; one per loss); the loop after its
+     last round for each loss and budget; the gold ceiling. Gains over naive W2S and over
+     round 0 are paired bootstrap differences (seeds x test examples);
   2. per round, for each loop: accuracy and the attack success of fresh attacks on val.
 Targets (issue 6): loop+budget beats naive W2S with non-overlapping CIs; attack success falls
 round over round.
 
-usage: python bench/loop.py [--task sentiment] [--seeds 0,1,2] [--rounds 4] [--budgets 0,50]
+usage: python bench/loop.py [--task sentiment] [--seeds 0,1,2] [--rounds 4] [--budgets 0,50] [--losses logconf,forward]
                             [--critic-models tfidf,static] [--train-gt 500] [--mode probe] [--store DIR]
 """
 
@@ -37,6 +37,7 @@ def main() -> None:
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--budgets", default="0,50", help="human budgets, one loop each (0 = no humans)")
+    ap.add_argument("--losses", default="logconf", help="learner losses (registered names), one loop per loss and budget")
     ap.add_argument("--learner", default="minilm")
     ap.add_argument("--critic-models", default="tfidf,static")
     ap.add_argument("--train-gt", type=int, default=500, help="gold examples the weak critic is fit on")
@@ -60,50 +61,55 @@ def main() -> None:
         mode=args.mode,
     )
     store = Store(args.store)
-    runs, times = {}, {}
-    for budget in [int(b) for b in args.budgets.split(",")]:
-        name = f"loop, {budget} human labels" if budget else "loop, no humans"
-        t = time.perf_counter()
-        runs[name] = run_loop(base.model_copy(update={"human_budget": budget}), store,
-                              on_round=lambda s, r, m, n=name: print(f"  [{n}] seed {s} round {r}: acc {m['acc']:.3f}", file=sys.stderr, flush=True))
-        times[name] = time.perf_counter() - t
+    losses = args.losses.split(",")
+    runs, times, round0 = {}, {}, {}
+    for loss in losses:
+        for budget in [int(b) for b in args.budgets.split(",")]:
+            name = (f"loop, {budget} human labels" if budget else "loop, no humans") + (f", {loss}" if len(losses) > 1 else "")
+            t = time.perf_counter()
+            runs[name] = run_loop(base.model_copy(update={"human_budget": budget, "loss": loss}), store,
+                                  on_round=lambda s, r, m, n=name: print(f"  [{n}] seed {s} round {r}: acc {m['acc']:.3f}", file=sys.stderr, flush=True))
+            times[name] = time.perf_counter() - t
+            round0.setdefault(loss, runs[name])
     first = next(iter(runs.values()))
     seeds = first.seeds
-    for other in runs.values():  # round 0 and the baselines are the same models in every loop
-        for a, b in zip(seeds, other.seeds):
-            assert np.array_equal(a.test_probs[0], b.test_probs[0]) and np.array_equal(a.naive_probs, b.naive_probs)
+    for other in runs.values():  # the baselines are the same models in every loop (round 0 too, per loss)
+        for a, b, c in zip(seeds, other.seeds, round0[other.config.loss].seeds):
+            assert np.array_equal(a.naive_probs, b.naive_probs) and np.array_equal(b.test_probs[0], c.test_probs[0])
     R = base.rounds
+    r0 = {loss: "round 0" + (f", {loss}" if len(losses) > 1 else "") for loss in losses}
     correct = {
         "weak": [s.naive_probs.argmax(1) == s.test_labels for s in seeds],
         "ceiling": [s.ceiling_probs.argmax(1) == s.test_labels for s in seeds],
         "critic": [s.critic_test_probs.argmax(1) == s.test_labels for s in seeds],
-        "round 0": [s.test_probs[0].argmax(1) == s.test_labels for s in seeds],
+        **{r0[loss]: [s.test_probs[0].argmax(1) == s.test_labels for s in res.seeds] for loss, res in round0.items()},
     }
     for name, res in runs.items():
         correct[name] = [s.test_probs[R].argmax(1) == s.test_labels for s in res.seeds]
     pgr = PGRAnalysis(correct, n_boot=2000, min_gap=base.min_gap, seed=0)
 
     print(f"\n{args.task}: critic weak({args.critic_models}, fit on {args.train_gt} gold) -> learner {args.learner} {args.mode} "
-          f"({base.loss}), attackers pool+perturb, {R} rounds, seeds {args.seeds}; test n={len(seeds[0].test_labels)} per seed")
+          f"({args.losses}), attackers pool+perturb, {R} rounds, seeds {args.seeds}; test n={len(seeds[0].test_labels)} per seed")
     print(f"attack_size {base.attack_size}/attacker/round, eval_size {base.eval_size}, perturb {base.perturb.model_dump()}, "
           f"policy {base.policy}, critic_learns {base.critic_learns}, edit_target {base.edit_target}, human_weight {base.human_weight}, sizes {base.sizes.model_dump()}")
-    rows = [("weak critic", "critic"), ("naive W2S (xent on critic labels)", "weak"),
-            (f"round 0: W2S with {base.loss} + confidence weights", "round 0")]
+    rows = [("weak critic", "critic"), ("naive W2S (xent on critic labels)", "weak")]
+    rows += [(f"round 0: W2S with {loss} + confidence weights", r0[loss]) for loss in losses]
     rows += [(f"{name} (round {R})", name) for name in runs] + [("gold ceiling (pool gold labels)", "ceiling")]
     w = max(len(r[0]) for r in rows)
     print(f"{'model':<{w}}  {'gold test acc [95% CI]':<22}  {'gain vs naive [95% CI]':<24}  {'gain vs round 0 [95% CI]':<25}  PGR [95% CI]")
     for label, key in rows:
-        extra = ("", "", "") if key == "critic" else (pgr.diff(key, "weak").fmt(), pgr.diff(key, "round 0").fmt(), pgr.pgr(key).fmt())
+        base0 = r0[runs[key].config.loss] if key in runs else r0[losses[0]]
+        extra = ("", "", "") if key == "critic" else (pgr.diff(key, "weak").fmt(), pgr.diff(key, base0).fmt(), pgr.pgr(key).fmt())
         print(f"{label:<{w}}  {pgr.acc(key).fmt():<22}  {extra[0]:<24}  {extra[1]:<25}  {extra[2]}")
     for name in runs:
-        if name != "loop, no humans":
+        if not name.startswith("loop, no humans"):
             lo, hi = pgr.acc(name).ci[0], pgr.acc("weak").ci[1]
             print(f"{name} beats naive W2S with non-overlapping CIs: {'yes' if lo > hi else 'no'} "
                   f"(loop CI low {lo:.3f} vs naive CI high {hi:.3f})")
 
     print("\nper round (mean over seeds): gold test accuracy | attack success of fresh attacks on val")
     for name, res in runs.items():
-        attackers = list(res.summary["rounds"][0]["attack_success"])
+        attackers = sorted(res.summary["rounds"][0]["attack_success"])  # replayed rounds list them sorted
         print(f"{name}  (wall time {times[name]:.0f} s)")
         print(f"  {'round':<6}{'acc [95% CI]':<24}" + "".join(f"{'attack: ' + a:<18}" for a in attackers) + f"{'critic acc on queries':<24}{'critic test acc':<18}human labels")
         for r in res.summary["rounds"]:

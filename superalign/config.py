@@ -142,6 +142,9 @@ class LoopConfig(BaseModel):
     rounds: int = Field(5, ge=0)
     human_budget: int = Field(50, ge=0, description="gold labels the human oracle may give, over all rounds")
     policy: str = Field("disagreement", description="which queries a human labels: disagreement, uncertainty, random")
+    label_edits: bool = Field(
+        False, description="let the human label adversarial edits too (an edit's gold label is its source's); "
+        "off: the budget goes to real pool inputs the attackers surfaced")
     llm: str = Field("local:smollm2", description="LLM for the llm critic / generative attacker: local[:PATH] or openai[:MODEL]")
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2])
     data_seed: int = 0

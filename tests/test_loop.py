@@ -236,3 +236,20 @@ def test_loop_with_llm_critic_and_generative_attacker(tiny, tmp_path):
     assert {"pool", "generative"} == set(m["attack"]) and m["attack"]["generative"]["n"] == cfg.eval_size
     assert all(e["source"].startswith("pool:") for e in res.oracle_log)  # generated text never goes to the human
     assert m["feedback"]["critic"] > 0  # generated queries were added with critic labels
+
+
+def test_the_human_labels_real_inputs_unless_told_to_label_edits(tiny, tmp_path):
+    """By default the budget goes to pool inputs the attackers surfaced; an adversarial edit is
+    labelled only through its source (label_edits lets the policy pick edits themselves)."""
+    pool = set(_splits(tiny).train_w2s.texts)
+
+    def human_texts(cfg, where):
+        store = Store(tmp_path / where)
+        run_loop(cfg, store)
+        folder = store.run_dir(f"loop-{cfg.rounds_key()}") / "seed0"
+        return [h["text"] for r in range(1, cfg.rounds + 1) for h in json.loads((folder / f"round_{r}.json").read_text())["human"]]
+
+    default = human_texts(tiny, "default")
+    assert len(default) == tiny.human_budget and all(t in pool for t in default)
+    edits = human_texts(tiny.model_copy(update={"label_edits": True}), "edits")
+    assert len(edits) == tiny.human_budget and any(t not in pool for t in edits)

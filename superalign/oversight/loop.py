@@ -296,7 +296,9 @@ def run_seed_loop(
             lp = learner.predict_proba([q.text for q in queries]) if queries else np.zeros((0, k))
             verdicts = critic.judge(queries, lp.argmax(1)) if queries else []
             want = _human_share(cfg, r) - oracle.spent
-            chosen = select_for_human(cfg.policy, queries, lp, verdicts, want, oracle, rng, exclude=labelled)
+            askable = [i for i, q in enumerate(queries) if cfg.label_edits or q.text == by_id.get(q.source or "", q).text]
+            chosen = [askable[i] for i in select_for_human(cfg.policy, [queries[i] for i in askable], lp[askable],
+                                                           [verdicts[i] for i in askable], want, oracle, rng, exclude=labelled)]
             answers = oracle.label([queries[i] for i in chosen], round=r) if chosen else []
             human = [{"id": queries[i].id, "source": queries[i].source, "text": queries[i].text, "label": y}
                      for i, y in zip(chosen, answers)]
