@@ -127,12 +127,18 @@ class _Round:
         atomic_write_json(self.json, record)
 
 
+def _edit_source(q: Query, by_id: dict[str, Query]) -> Query | None:
+    """The pool item `q` is a label-preserving edit of (see `FeedbackLedger`), or None."""
+    src = by_id.get(q.source) if q.source else None
+    return src if src is not None and q.text != src.text else None
+
+
 def _apply(ledger: FeedbackLedger, by_id: dict[str, Query], queries: Sequence[Query], verdicts: Sequence[Verdict],
            human: Sequence[dict[str, Any]], edit_target: str) -> None:
     """Add one round's critic verdicts and human labels to the ledger (compute and replay alike)."""
     for q, v in zip(queries, verdicts):
-        src = by_id.get(q.source) if q.source else None
-        if src is not None and q.text != src.text:  # a label-preserving edit (see `FeedbackLedger`)
+        src = _edit_source(q, by_id)
+        if src is not None:
             if edit_target == "learner" and "label_before" in q.meta:
                 ledger.add_edit(q.text, src.text, int(q.meta["label_before"]), float(q.meta.get("p_before", 1.0)))
             else:
@@ -296,7 +302,7 @@ def run_seed_loop(
             lp = learner.predict_proba([q.text for q in queries]) if queries else np.zeros((0, k))
             verdicts = critic.judge(queries, lp.argmax(1)) if queries else []
             want = _human_share(cfg, r) - oracle.spent
-            askable = [i for i, q in enumerate(queries) if cfg.label_edits or q.text == by_id.get(q.source or "", q).text]
+            askable = [i for i, q in enumerate(queries) if cfg.label_edits or _edit_source(q, by_id) is None]
             chosen = [askable[i] for i in select_for_human(cfg.policy, [queries[i] for i in askable], lp[askable],
                                                            [verdicts[i] for i in askable], want, oracle, rng, exclude=labelled)]
             answers = oracle.label([queries[i] for i in chosen], round=r) if chosen else []
