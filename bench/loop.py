@@ -13,7 +13,7 @@ Targets (issue 6): loop+budget beats naive W2S with non-overlapping CIs; attack 
 round over round.
 
 usage: python bench/loop.py [--task sentiment] [--seeds 0,1,2] [--rounds 4] [--budgets 0,50] [--losses logconf,forward]
-                            [--critic-models tfidf,static] [--train-gt 500] [--mode probe] [--store DIR]
+                            [--critic-models tfidf,static] [--train-gt 500] [--mode probe] [--spelling] [--store DIR]
 """
 
 from __future__ import annotations
@@ -31,6 +31,21 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TQDM_DISABLE", "1")
 
 
+def attack_change(seeds, attacker: str, last: int) -> str:
+    """Pooled attack success (over seeds) at round 0 and at `last`, and their difference with a 95%
+    normal-approximation CI (unpaired: the same val items are attacked each round, so this is
+    conservative), and whether the per-round means fall every round."""
+    def pooled(r):
+        n = sum(s.rounds[r]["attack"][attacker]["n"] for s in seeds)
+        return sum(s.rounds[r]["attack"][attacker]["success"] * s.rounds[r]["attack"][attacker]["n"] for s in seeds) / max(n, 1), n
+    (p0, n0), (p1, n1) = pooled(0), pooled(last)
+    half = 1.96 * np.sqrt(p0 * (1 - p0) / max(n0, 1) + p1 * (1 - p1) / max(n1, 1))
+    means = [pooled(r)[0] for r in range(last + 1)]
+    monotone = last > 0 and all(b < a for a, b in zip(means, means[1:]))
+    return (f"{p0:.3f} (n={n0}) -> {p1:.3f} (n={n1}), change {p1 - p0:+.3f} [{p1 - p0 - half:+.3f}, {p1 - p0 + half:+.3f}]; "
+            f"falls every round: {'yes' if monotone else 'no'}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--task", default="sentiment")
@@ -44,6 +59,8 @@ def main() -> None:
     ap.add_argument("--attack-size", type=int, default=40, help="queries per attacker per round")
     ap.add_argument("--eval-size", type=int, default=60, help="fresh attacks per attacker per round (val)")
     ap.add_argument("--edit-target", default="learner", choices=["learner", "source"])
+    ap.add_argument("--probe-hidden", type=int, default=0, help="0: linear probe; >0: an MLP head of this width")
+    ap.add_argument("--spelling", action="store_true", help="the learner reads text through a word-recognition front-end")
     ap.add_argument("--mode", default="probe", choices=["probe", "finetune"], help="finetune: fine-tune the learner (GPU advised)")
     ap.add_argument("--store", default="runs", help="results store (finished rounds are reused)")
     args = ap.parse_args()
@@ -58,7 +75,7 @@ def main() -> None:
         task=args.task, seeds=[int(x) for x in args.seeds.split(",")], rounds=args.rounds, learner=args.learner,
         critic_models=args.critic_models.split(","), attackers=["pool", "perturb"], attack_size=args.attack_size,
         eval_size=args.eval_size, perturb=PerturbConfig(max_queries=30, max_words=5), sizes=sizes, edit_target=args.edit_target,
-        mode=args.mode,
+        mode=args.mode, spelling=args.spelling, probe=LoopConfig().probe.model_copy(update={"hidden": args.probe_hidden}),
     )
     store = Store(args.store)
     losses = args.losses.split(",")
@@ -117,6 +134,8 @@ def main() -> None:
             est = Estimate(r["acc"]["mean"], tuple(r["acc"]["ci"]))
             print(f"  {r['round']:<6}{est.fmt():<24}" + "".join(f"{r['attack_success'][a]:<18.3f}" for a in attackers)
                   + f"{'' if cq is None else f'{cq:.3f}':<24}{r['critic_test_acc']:<18.3f}{r['human_spent']:.0f}")
+        for a in attackers:
+            print(f"  attack: {a}, round 0 -> {R}: {attack_change(res.seeds, a, R)}")
 
 if __name__ == "__main__":
     main()

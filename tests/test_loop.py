@@ -253,3 +253,13 @@ def test_the_human_labels_real_inputs_unless_told_to_label_edits(tiny, tmp_path)
     assert len(default) == tiny.human_budget and all(t in pool for t in default)
     edits = human_texts(tiny.model_copy(update={"label_edits": True}), "edits")
     assert len(edits) == tiny.human_budget and any(t not in pool for t in edits)
+
+
+def test_spelling_puts_the_word_recogniser_in_front_of_the_learner_and_its_baselines(tiny, tmp_path):
+    cfg = tiny.model_copy(update={"rounds": 1, "spelling": True})
+    assert cfg.rounds_key() != tiny.model_copy(update={"rounds": 1}).rounds_key()
+    plain = run_seed_loop(tiny.model_copy(update={"rounds": 1}), _splits(tiny), 0, Store(tmp_path / "a"))
+    spelled = run_seed_loop(cfg, _splits(tiny), 0, Store(tmp_path / "b"))
+    for a, b in [(plain.naive_probs, spelled.naive_probs), (plain.ceiling_probs, spelled.ceiling_probs),
+                 (plain.test_probs[1], spelled.test_probs[1])]:
+        assert a.shape == b.shape and not np.array_equal(a, b)

@@ -5,6 +5,7 @@
 
 from .classifiers import Classifier, FinetuneConfig, ProbeClassifier, ProbeConfig, ProfanityCheckClassifier, TfidfClassifier, split_pairs
 from .encoders import CachedEncoder, Encoder, SentenceTransformerEncoder, StaticEncoder
+from .spelling import SpelledClassifier, SpellingNormalizer
 from .ladder import MODELS, build_classifier, classifier_builder, encoder_for, hf_source, model_key
 
 __all__ = [
@@ -17,6 +18,8 @@ __all__ = [
     "ProbeConfig",
     "ProfanityCheckClassifier",
     "SentenceTransformerEncoder",
+    "SpelledClassifier",
+    "SpellingNormalizer",
     "StaticEncoder",
     "TfidfClassifier",
     "build_classifier",

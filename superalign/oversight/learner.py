@@ -128,7 +128,7 @@ class ClassifierLearner:
     def update(self, feedback: Feedback) -> None:
         clf = self.factory(self.seed)
         kwargs: dict[str, Any] = {}
-        if _accepts(clf.fit, "sample_weight", "gold_mask"):
+        if _accepts(getattr(clf, "inner", clf).fit, "sample_weight", "gold_mask"):  # through a `SpelledClassifier`
             kwargs = {"sample_weight": feedback.weights, "gold_mask": feedback.gold}
         elif feedback.gold.any() or np.ptp(feedback.weights) > 0:
             log.warning("%s.fit takes no sample_weight/gold_mask: training unweighted", type(clf).__name__)

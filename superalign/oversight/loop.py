@@ -231,7 +231,7 @@ def run_seed_loop(
     gt, w2s, val, test = splits.train_gt, splits.train_w2s, splits.val, splits.test
     folder = store.run_dir(f"loop-{cfg.rounds_key()}") / f"seed{seed}"
     k = len(label_names)
-    strong = ModelFactory(cfg.learner, cfg.probe, cfg.finetune if cfg.mode == "finetune" else None)
+    strong = ModelFactory(cfg.learner, cfg.probe, cfg.finetune if cfg.mode == "finetune" else None, cfg.spelling)
     critic = build_critic(cfg, seed, label_names, task_description, llm)
     if isinstance(critic, WeakCritic):
         critic.fit(gt.texts, gt.labels, get_loss("xent"))
