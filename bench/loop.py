@@ -59,7 +59,6 @@ def main() -> None:
     ap.add_argument("--attack-size", type=int, default=40, help="queries per attacker per round")
     ap.add_argument("--eval-size", type=int, default=60, help="fresh attacks per attacker per round (val)")
     ap.add_argument("--edit-target", default="learner", choices=["learner", "source"])
-    ap.add_argument("--probe-hidden", type=int, default=0, help="0: linear probe; >0: an MLP head of this width")
     ap.add_argument("--spelling", action="store_true", help="the learner reads text through a word-recognition front-end")
     ap.add_argument("--mode", default="probe", choices=["probe", "finetune"], help="finetune: fine-tune the learner (GPU advised)")
     ap.add_argument("--store", default="runs", help="results store (finished rounds are reused)")
@@ -75,7 +74,7 @@ def main() -> None:
         task=args.task, seeds=[int(x) for x in args.seeds.split(",")], rounds=args.rounds, learner=args.learner,
         critic_models=args.critic_models.split(","), attackers=["pool", "perturb"], attack_size=args.attack_size,
         eval_size=args.eval_size, perturb=PerturbConfig(max_queries=30, max_words=5), sizes=sizes, edit_target=args.edit_target,
-        mode=args.mode, spelling=args.spelling, probe=LoopConfig().probe.model_copy(update={"hidden": args.probe_hidden}),
+        mode=args.mode, spelling=args.spelling,
     )
     store = Store(args.store)
     losses = args.losses.split(",")
