@@ -35,6 +35,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _table import print_measures  # noqa: E402  (bench/ is on sys.path when a script in it runs)
 from superalign.losses import get_loss  # noqa: E402
 from superalign.models import FinetuneConfig, hf_source  # noqa: E402
 from superalign.models.finetune import FinetuneClassifier  # noqa: E402
@@ -274,10 +275,7 @@ def main() -> None:
     print(f"load average before: {os.getloadavg()[0]:.1f} ({os.cpu_count()} cpus)")
     if not args.skip_throughput:
         rows = throughput(args, device)
-        w = max(len(r[0]) for r in rows)
-        print(f"{'measure':<{w}}  {'value':>24}  target")
-        for name, value, target in rows:
-            print(f"{name:<{w}}  {value:>24}  {target}")
+        print_measures(rows)
     if args.w2s:
         w2s(args)
     print(f"load average after: {os.getloadavg()[0]:.1f}; peak RSS {peak_rss_mb():.0f} MB")

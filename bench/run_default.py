@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _table import print_measures  # bench/ is on sys.path when a script in it runs
+
 
 def timed_run(home: Path, store: Path) -> float:
     env = {**os.environ, "SUPERALIGN_HOME": str(home)}
@@ -74,10 +76,7 @@ def main() -> None:
         ("MiniLM via superalign CachedEncoder (texts/s)", f"{ours:.0f}", ""),
         ("encoder throughput ratio (ours / raw)", f"{ours / raw:.2f}x", ">= 0.9x"),
     ]
-    w = max(len(r[0]) for r in rows)
-    print(f"{'measure':<{w}}  {'value':>8}  target")
-    for name, value, target in rows:
-        print(f"{name:<{w}}  {value:>8}  {target}")
+    print_measures(rows)
 
 
 if __name__ == "__main__":
