@@ -166,6 +166,29 @@ def _attack(attackers: Sequence[Attacker], learner: ClassifierLearner, pool: lis
     return queries
 
 
+def _ask_human(cfg: LoopConfig, r: int, queries: Sequence[Query], lp: np.ndarray, verdicts: Sequence[Verdict],
+               oracle: HumanOracle, by_id: dict[str, Query], labelled: set[str], rng: np.random.Generator) -> list[dict[str, Any]]:
+    """Round r's human labels: the selection policy picks, among the queries a human may see (pool
+    inputs; edits too with `label_edits`), up to the budget share of this round, and the oracle answers."""
+    want = _human_share(cfg, r) - oracle.spent
+    askable = [i for i, q in enumerate(queries) if cfg.label_edits or _edit_source(q, by_id) is None]
+    chosen = [askable[i] for i in select_for_human(cfg.policy, [queries[i] for i in askable], lp[askable],
+                                                   [verdicts[i] for i in askable], want, oracle, rng, exclude=labelled)]
+    answers = oracle.label([queries[i] for i in chosen], round=r) if chosen else []
+    return [{"id": queries[i].id, "source": queries[i].source, "text": queries[i].text, "label": y} for i, y in zip(chosen, answers)]
+
+
+def _generative_eval(gen: GenerativeAttacker, file: Path, learner: ClassifierLearner, val_q: list[Query], n: int,
+                     rng: np.random.Generator) -> list[Query]:
+    """The fixed set of generated inputs that measures generative attack success every round,
+    written once per seed so that every round, and a resumed run, is measured on the same set."""
+    if file.exists():
+        return [Query.from_dict(d) for d in json.loads(file.read_text())]
+    queries = gen.propose(learner, val_q, n, rng)
+    atomic_write_json(file, [q.to_dict() for q in queries])
+    return queries
+
+
 def _baselines(strong: ModelFactory, seed: int, store: Store, pool_verdicts: Sequence[Verdict],
                w2s: Dataset, test: Dataset, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Test probabilities of naive W2S (xent on the critic's parseable labels of the pool) and of
@@ -252,15 +275,8 @@ def run_seed_loop(
     val_q = [Query(f"val:{i}", t, None, "val") for i, t in enumerate(val.texts)]
     eval_rng = np.random.default_rng([cfg.data_seed, seed, 10**6])
     perturb_ix = eval_rng.permutation(len(val_q))[: cfg.eval_size]
-    gen_eval: list[Query] = []
     gen = next((a for a in attackers if isinstance(a, GenerativeAttacker)), None)
-    if gen is not None:
-        gen_file = folder / "generative_eval.json"
-        if gen_file.exists():
-            gen_eval = [Query.from_dict(d) for d in json.loads(gen_file.read_text())]
-        else:
-            gen_eval = gen.propose(learner, val_q, cfg.eval_size, eval_rng)
-            atomic_write_json(gen_file, [q.to_dict() for q in gen_eval])
+    gen_eval = _generative_eval(gen, folder / "generative_eval.json", learner, val_q, cfg.eval_size, eval_rng) if gen else []
 
     rounds, test_probs, computed = [], [], []
     proposed: set[str] = set()  # pool items already proposed (never proposed twice)
@@ -301,13 +317,7 @@ def run_seed_loop(
             queries = _attack(attackers, learner, pool, available, cfg.attack_size, rng)
             lp = learner.predict_proba([q.text for q in queries]) if queries else np.zeros((0, k))
             verdicts = critic.judge(queries, lp.argmax(1)) if queries else []
-            want = _human_share(cfg, r) - oracle.spent
-            askable = [i for i, q in enumerate(queries) if cfg.label_edits or _edit_source(q, by_id) is None]
-            chosen = [askable[i] for i in select_for_human(cfg.policy, [queries[i] for i in askable], lp[askable],
-                                                           [verdicts[i] for i in askable], want, oracle, rng, exclude=labelled)]
-            answers = oracle.label([queries[i] for i in chosen], round=r) if chosen else []
-            human = [{"id": queries[i].id, "source": queries[i].source, "text": queries[i].text, "label": y}
-                     for i, y in zip(chosen, answers)]
+            human = _ask_human(cfg, r, queries, lp, verdicts, oracle, by_id, labelled, rng)
             absorb(queries, verdicts, human)
             if teach and human:
                 _teach_critic(critic, gt, human_gold, ledger)
