@@ -39,6 +39,15 @@ def edits1(word: str) -> set[str]:
     }
 
 
+def match_case(new: str, old: str) -> str:
+    """`new` in the case of `old`: all capitals (for a word of 2+ letters), a capital first letter, or as is."""
+    if old.isupper() and len(old) > 1:
+        return new.upper()
+    if old[:1].isupper():
+        return new[:1].upper() + new[1:]
+    return new
+
+
 class SpellingNormalizer:
     """Replaces unknown words by their most frequent known neighbour at edit distance 1."""
 
@@ -55,7 +64,7 @@ class SpellingNormalizer:
         return self
 
     def word(self, word: str) -> str:
-        """`word` itself if known or short, else its correction (case of the first letter kept)."""
+        """`word` itself if known or short, else its correction, in the case of `word`."""
         low = word.lower()
         if len(low) < self.min_length or low in self.counts:
             return word
@@ -63,9 +72,7 @@ class SpellingNormalizer:
             known = [w for w in edits1(low) if w in self.counts]
             self._memo[low] = max(known, key=lambda w: (self.counts[w], w)) if known else low
         fixed = self._memo[low]
-        if fixed == low:
-            return word
-        return fixed.upper() if word.isupper() and len(word) > 1 else fixed[:1].upper() + fixed[1:] if word[:1].isupper() else fixed
+        return word if fixed == low else match_case(fixed, word)
 
     def __call__(self, texts: Sequence[str]) -> list[str]:
         return [_WORD.sub(lambda m: self.word(m.group(0)), t) for t in texts]

@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..models.spelling import match_case
+
 _SYN_GROUPS = [
     "good fine decent nice solid", "great excellent terrific superb wonderful", "bad poor lousy weak",
     "awful terrible dreadful atrocious", "boring dull tedious tiresome", "funny amusing hilarious comical",
@@ -81,14 +83,6 @@ def _is_word(tok: str) -> bool:
     return tok[:1].isalpha()
 
 
-def _match_case(new: str, old: str) -> str:
-    if old.isupper() and len(old) > 1:
-        return new.upper()
-    if old[:1].isupper():
-        return new[:1].upper() + new[1:]
-    return new
-
-
 def char_noise(word: str, rng: np.random.Generator, n: int) -> list[str]:
     """Up to `n` distinct noisy spellings (first and last letters kept)."""
     if len(word) < 4:
@@ -124,20 +118,20 @@ def word_edits(tokens: list[str], i: int, rng: np.random.Generator, n_char: int 
         out.append((tokens[:start] + [new] + [""] * (stop - start - 1) + tokens[stop:], desc))
 
     for s in SYNONYMS.get(lw, []):
-        put(_match_case(s, word), f"synonym {word}->{s}")
+        put(match_case(s, word), f"synonym {word}->{s}")
     if lw in ANTONYMS:
         prev = _prev_word(tokens, i)
         before = tokens[prev].lower() if prev is not None else ""
         if before in ("not", "never"):  # "not good" -> "bad"
-            put(_match_case(ANTONYMS[lw], tokens[prev]), f"negation {tokens[prev]} {word}->{ANTONYMS[lw]}", prev, i + 1)
+            put(match_case(ANTONYMS[lw], tokens[prev]), f"negation {tokens[prev]} {word}->{ANTONYMS[lw]}", prev, i + 1)
         elif before not in _INTENSIFIERS:  # "good" -> "not bad" (but never "very not bad")
-            put(_match_case(f"not {ANTONYMS[lw]}", word), f"negation {word}->not {ANTONYMS[lw]}")
+            put(match_case(f"not {ANTONYMS[lw]}", word), f"negation {word}->not {ANTONYMS[lw]}")
     if lw in _EXPANSIONS:
-        put(_match_case(_EXPANSIONS[lw], word), f"contract {word}->{_EXPANSIONS[lw]}")
+        put(match_case(_EXPANSIONS[lw], word), f"contract {word}->{_EXPANSIONS[lw]}")
     nxt = _next_word(tokens, i)
     if nxt is not None and f"{lw} {tokens[nxt].lower()}" in CONTRACTIONS:
         c = CONTRACTIONS[f"{lw} {tokens[nxt].lower()}"]
-        put(_match_case(c, word), f"contract {word} {tokens[nxt]}->{c}", i, nxt + 1)
+        put(match_case(c, word), f"contract {word} {tokens[nxt]}->{c}", i, nxt + 1)
     for w in char_noise(word, rng, n_char):
         put(w, f"char {word}->{w}")
     return out
