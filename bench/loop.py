@@ -38,10 +38,10 @@ def attack_change(seeds, attacker: str, last: int) -> str:
     def pooled(r):
         n = sum(s.rounds[r]["attack"][attacker]["n"] for s in seeds)
         return sum(s.rounds[r]["attack"][attacker]["success"] * s.rounds[r]["attack"][attacker]["n"] for s in seeds) / max(n, 1), n
-    (p0, n0), (p1, n1) = pooled(0), pooled(last)
+    per_round = [pooled(r) for r in range(last + 1)]
+    (p0, n0), (p1, n1) = per_round[0], per_round[last]
     half = 1.96 * np.sqrt(p0 * (1 - p0) / max(n0, 1) + p1 * (1 - p1) / max(n1, 1))
-    means = [pooled(r)[0] for r in range(last + 1)]
-    monotone = last > 0 and all(b < a for a, b in zip(means, means[1:]))
+    monotone = last > 0 and all(b[0] < a[0] for a, b in zip(per_round, per_round[1:]))
     return (f"{p0:.3f} (n={n0}) -> {p1:.3f} (n={n1}), change {p1 - p0:+.3f} [{p1 - p0 - half:+.3f}, {p1 - p0 + half:+.3f}]; "
             f"falls every round: {'yes' if monotone else 'no'}")
 
