@@ -13,7 +13,7 @@ Targets (issue 6): loop+budget beats naive W2S with non-overlapping CIs; attack 
 round over round.
 
 usage: python bench/loop.py [--task sentiment] [--seeds 0,1,2] [--rounds 4] [--budgets 0,50] [--losses logconf,forward]
-                            [--critic-models tfidf,static] [--train-gt 500] [--mode probe] [--spelling] [--store DIR]
+                            [--critic-models tfidf,static] [--train-gt 500] [--mode probe] [--spelling [corpus|english]] [--store DIR]
 """
 
 from __future__ import annotations
@@ -59,7 +59,8 @@ def main() -> None:
     ap.add_argument("--attack-size", type=int, default=40, help="queries per attacker per round")
     ap.add_argument("--eval-size", type=int, default=60, help="fresh attacks per attacker per round (val)")
     ap.add_argument("--edit-target", default="learner", choices=["learner", "source"])
-    ap.add_argument("--spelling", action="store_true", help="the learner reads text through a word-recognition front-end")
+    ap.add_argument("--spelling", nargs="?", const="english", default="off", choices=["off", "corpus", "english"],
+                    help="the learner reads text through a word-recognition front-end (bare --spelling: english lexicon)")
     ap.add_argument("--mode", default="probe", choices=["probe", "finetune"], help="finetune: fine-tune the learner (GPU advised)")
     ap.add_argument("--store", default="runs", help="results store (finished rounds are reused)")
     args = ap.parse_args()

@@ -126,9 +126,10 @@ class LoopConfig(BaseModel):
     finetune: FinetuneConfig = Field(default_factory=FinetuneConfig)
     loss: str = "logconf"
     loss_params: dict[str, Any] = Field(default_factory=dict)
-    spelling: bool = Field(
-        False, description="the learner and its naive / ceiling baselines read text through a word-recognition front-end "
-        "that undoes character noise (Pruthi et al. 2019; superalign/models/spelling.py)")
+    spelling: Literal["off", "corpus", "english"] = Field(
+        "off", description="the learner and its naive / ceiling baselines read text through a word-recognition front-end "
+        "that undoes character noise (Pruthi et al. 2019; superalign/models/spelling.py); its known words come from "
+        "the training texts (corpus) or from them and an English lexicon (english)")
     weighting: Literal["confidence", "margin", "none"] = Field("confidence", description="critic label weight")
     human_weight: float = Field(1.0, gt=0, description="sample weight of a human label (trained as gold)")
     critic_learns: bool = Field(

@@ -256,7 +256,7 @@ def test_the_human_labels_real_inputs_unless_told_to_label_edits(tiny, tmp_path)
 
 
 def test_spelling_puts_the_word_recogniser_in_front_of_the_learner_and_its_baselines(tiny, tmp_path):
-    cfg = tiny.model_copy(update={"rounds": 1, "spelling": True})
+    cfg = tiny.model_copy(update={"rounds": 1, "spelling": "english"})
     assert cfg.rounds_key() != tiny.model_copy(update={"rounds": 1}).rounds_key()
     plain = run_seed_loop(tiny.model_copy(update={"rounds": 1}), _splits(tiny), 0, Store(tmp_path / "a"))
     spelled = run_seed_loop(cfg, _splits(tiny), 0, Store(tmp_path / "b"))

@@ -7,7 +7,7 @@ import pytest
 
 from superalign.losses import get_loss
 from superalign.models import ProbeConfig, SpelledClassifier, SpellingNormalizer
-from superalign.models.spelling import edits1
+from superalign.models.spelling import edits1, english_lexicon
 from superalign.oversight.perturb import char_noise, greedy_attack
 from superalign.w2s.runner import ModelFactory
 
@@ -87,9 +87,13 @@ def test_character_noise_no_longer_flips_a_spelled_classifier():
 
 
 def test_model_factory_and_loop_learner_use_the_front_end(caplog):
-    plain, spelled = ModelFactory("tfidf", ProbeConfig()), ModelFactory("tfidf", ProbeConfig(), spelling=True)
+    plain, spelled = ModelFactory("tfidf", ProbeConfig()), ModelFactory("tfidf", ProbeConfig(), spelling="english")
+    corpus = ModelFactory("tfidf", ProbeConfig(), spelling="corpus")
     assert isinstance(spelled(0), SpelledClassifier) and not isinstance(plain(0), SpelledClassifier)
-    assert spelled.key == plain.key and spelled.settings != plain.settings  # cached stages stay apart
+    assert spelled(0).normalizer.lexicon is english_lexicon() and not corpus(0).normalizer.lexicon
+    assert spelled.key == plain.key and len({repr(f.settings) for f in (plain, spelled, corpus)}) == 3  # cached stages stay apart
+    with pytest.raises(ValueError, match="unknown spelling lexicon"):
+        ModelFactory("tfidf", ProbeConfig(), spelling="klingon")(0)
 
     from superalign.oversight.learner import ClassifierLearner
     from superalign.oversight.types import Feedback
@@ -106,3 +110,21 @@ def test_a_one_off_typo_in_the_training_texts_is_not_learnt_as_a_word():
     norm = SpellingNormalizer().fit(["a great film", "a great cast", "a gerat film", "an igloo"])
     assert "gerat" not in norm.counts and norm.word("gerat") == "great"
     assert "igloo" in norm.counts  # seen once, but no more frequent word is one edit away
+
+
+def test_the_english_lexicon_knows_the_rare_words_a_small_corpus_misses():
+    lexicon = english_lexicon()
+    assert 40_000 < len(lexicon) < 70_000 and lexicon["the"] > lexicon["film"] > lexicon["compassionate"] >= 100_000
+    corpus, english = SpellingNormalizer().fit(TEXTS), SpellingNormalizer(lexicon=lexicon).fit(TEXTS)
+    assert corpus.word("compasionate") == "compasionate" and english.word("compasionate") == "compassionate"
+    assert english.word("Gerat") == "Great" and english.word("xylophone") == "xylophone"
+    assert english.fit(["a gerat film"]).word("gerat") == "great"  # a one-off typo of a lexicon word is not learnt
+
+
+def test_a_neighbour_that_keeps_the_first_and_last_letters_wins():
+    norm = SpellingNormalizer(lexicon={"over": 1000, "never": 10})
+    assert norm.fit([]).word("nver") == "never"  # not the more frequent "over"
+    assert norm.fit(["over over over", "cat"]).word("cvt") == "cat"
+    norm = SpellingNormalizer().fit(["bat bat", "bet bet bet"])
+    assert norm.word("bzt") == "bet"  # both keep them: the more frequent in the fit texts
+    assert SpellingNormalizer(lexicon={"bat": 9, "bet": 1}).fit(["bat", "bet"]).word("bzt") == "bat"  # ... then in the lexicon

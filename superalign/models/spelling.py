@@ -11,14 +11,24 @@ neighbour, or shorter than ``min_length``, is kept. A word seen only once, one e
 word seen more often, is taken for a misspelling of it and not learnt as a word, so typos in the
 training texts (an adversarial edit the loop trains on, say) do not become known. A typo that
 makes another known word ("good" -> "god") passes through, as it would for any word recogniser.
+
+Two refinements matter on real text. A *lexicon* of English words (`english_lexicon`: SymSpell's
+frequency dictionary, shipped in the ``symspellpy`` wheel) makes the rare words of an input known,
+so their typos are corrected too: a training corpus of 2,000 sentences misses about one word in
+eight of new text. And among the neighbours of a typo, one that keeps its first and last letters
+wins (readers recognise a word by them, Rawlinson 1976; the semi-character view of Sakaguchi et
+al. 2017 that Pruthi et al. build on), then the more frequent in the fit texts, then in the
+lexicon: "nver" is "never", not the more frequent "over".
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from importlib import resources
+from typing import Any, Literal
 
 import numpy as np
 
@@ -48,29 +58,56 @@ def match_case(new: str, old: str) -> str:
     return new
 
 
-class SpellingNormalizer:
-    """Replaces unknown words by their most frequent known neighbour at edit distance 1."""
+Lexicon = Literal["corpus", "english"]
 
-    def __init__(self, min_length: int = 3):
+
+@functools.cache
+def english_lexicon(min_count: int = 100_000) -> dict[str, int]:
+    """English words (lower case) with their Google Books Ngram counts, at least `min_count` each
+    (about 54,000 words at the default): SymSpell's ``frequency_dictionary_en_82_765.txt`` (the
+    intersection of SCOWL and Google Books Ngram, by Wolf Garbe), read from the ``symspellpy`` wheel."""
+    text = (resources.files("symspellpy") / "frequency_dictionary_en_82_765.txt").read_text(encoding="utf-8")
+    pairs = (line.split() for line in text.splitlines())
+    return {w: int(c) for w, c in pairs if int(c) >= min_count}
+
+
+class SpellingNormalizer:
+    """Replaces an unknown word by its best known neighbour at edit distance 1 (see the module
+    docstring); known words come from the fit texts and, optionally, a `lexicon` of word counts."""
+
+    def __init__(self, min_length: int = 3, lexicon: Mapping[str, int] | None = None):
         self.min_length = min_length
-        self.counts: Counter[str] = Counter()
+        self.lexicon: Mapping[str, int] = lexicon or {}
+        self.counts: Counter[str] = Counter()  # known words of the fit texts
         self._memo: dict[str, str] = {}
+
+    @classmethod
+    def for_lexicon(cls, lexicon: Lexicon) -> SpellingNormalizer:
+        """``corpus``: known words from the fit texts only; ``english``: plus `english_lexicon`."""
+        if lexicon not in ("corpus", "english"):
+            raise ValueError(f"unknown spelling lexicon {lexicon!r}; known: corpus, english")
+        return cls(lexicon=english_lexicon() if lexicon == "english" else None)
+
+    def _known(self, word: str) -> bool:
+        return word in self.counts or word in self.lexicon
 
     def fit(self, texts: Iterable[str]) -> SpellingNormalizer:
         """Learn the known words (lower-cased) and their counts from unlabelled `texts`."""
         seen = Counter(w.lower() for t in texts for w in _WORD.findall(t))
-        self.counts = Counter({w: c for w, c in seen.items() if c > 1 or not any(seen.get(x, 0) > c for x in edits1(w))})
+        self.counts = Counter({w: c for w, c in seen.items() if c > 1 or w in self.lexicon
+                               or not any(x in self.lexicon or seen.get(x, 0) > c for x in edits1(w))})
         self._memo = {}
         return self
 
     def word(self, word: str) -> str:
         """`word` itself if known or short, else its correction, in the case of `word`."""
         low = word.lower()
-        if len(low) < self.min_length or low in self.counts:
+        if len(low) < self.min_length or self._known(low):
             return word
         if low not in self._memo:
-            known = [w for w in edits1(low) if w in self.counts]
-            self._memo[low] = max(known, key=lambda w: (self.counts[w], w)) if known else low
+            known = [w for w in edits1(low) if self._known(w)]
+            rank = lambda w: (w[0] == low[0] and w[-1] == low[-1], self.counts[w], self.lexicon.get(w, 0), w)  # noqa: E731
+            self._memo[low] = max(known, key=rank) if known else low
         fixed = self._memo[low]
         return word if fixed == low else match_case(fixed, word)
 

@@ -31,7 +31,7 @@ from ..data import Splits, fingerprint, get_task, make_splits, task_metric
 from ..metrics import PGRAnalysis, evaluate
 from ..errors import ConfigError
 from ..models import (
-    CachedEncoder, Classifier, FinetuneConfig, ProbeClassifier, ProbeConfig, SpelledClassifier, classifier_builder, encoder_for,
+    CachedEncoder, Classifier, FinetuneConfig, ProbeClassifier, ProbeConfig, SpelledClassifier, SpellingNormalizer, classifier_builder, encoder_for,
     hf_source,
 )
 from ..store import Store, atomic_write_json
@@ -53,11 +53,12 @@ class ModelFactory:
     have no transformer to fine-tune, keep their probe/TF-IDF classifier.
     ``key`` identifies the weights, ``settings`` the training recipe (both go into stage keys);
     ``uses_val`` says whether `fit` consumes a validation set (fine-tuning's early stopping).
-    ``spelling``: every classifier reads its inputs through a word-recognition front-end
-    (`SpelledClassifier`, fit on its own training texts).
+    ``spelling`` (``corpus`` or ``english``, the lexicon of `SpellingNormalizer.for_lexicon`):
+    every classifier reads its inputs through a word-recognition front-end (`SpelledClassifier`,
+    fit on its own training texts).
     """
 
-    def __init__(self, spec: str, probe: ProbeConfig, finetune: FinetuneConfig | None = None, spelling: bool = False):
+    def __init__(self, spec: str, probe: ProbeConfig, finetune: FinetuneConfig | None = None, spelling: str = "off"):
         self.spec, self.probe, self.finetune_config, self.spelling = spec, probe, finetune, spelling
         source = hf_source(spec) if finetune is not None else None
         self.finetune = source is not None
@@ -71,8 +72,8 @@ class ModelFactory:
                 self.encoder = CachedEncoder(encoder_for(spec), assets.home() / "features")
             self.key = self._build(0).key if self._build is not None else self.encoder.key
             self.settings = probe.model_dump()
-        if spelling:
-            self.settings = (self.settings, "spelling")
+        if spelling != "off":
+            self.settings = (self.settings, f"spelling-{spelling}")
         self.uses_val = self.finetune and finetune.early_stopping
 
     @classmethod
@@ -83,7 +84,7 @@ class ModelFactory:
     def __call__(self, seed: int, workdir: Path | None = None) -> Classifier:
         """A fresh classifier; ``workdir`` is where a fine-tuned model keeps its checkpoint."""
         clf = self._fresh(seed, workdir)
-        return SpelledClassifier(clf) if self.spelling else clf
+        return SpelledClassifier(clf, SpellingNormalizer.for_lexicon(self.spelling)) if self.spelling != "off" else clf
 
     def _fresh(self, seed: int, workdir: Path | None) -> Classifier:
         if self.finetune:
