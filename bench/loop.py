@@ -13,7 +13,7 @@ Targets (issue 6): loop+budget beats naive W2S with non-overlapping CIs; attack 
 round over round.
 
 usage: python bench/loop.py [--task sentiment] [--seeds 0,1,2] [--rounds 4] [--budgets 0,50] [--losses logconf,forward]
-                            [--critic-models tfidf,static] [--train-gt 500] [--mode probe] [--spelling [corpus|english]] [--store DIR]
+                            [--critic-models tfidf,static] [--train-gt 500] [--mode probe] [--spelling [corpus|english]] [--canonicalize] [--store DIR]
 """
 
 from __future__ import annotations
@@ -61,6 +61,7 @@ def main() -> None:
     ap.add_argument("--edit-target", default="learner", choices=["learner", "source"])
     ap.add_argument("--spelling", nargs="?", const="english", default="off", choices=["off", "corpus", "english"],
                     help="the learner reads text through a word-recognition front-end (bare --spelling: english lexicon)")
+    ap.add_argument("--canonicalize", action="store_true", help="the learner learns the attacker's phrase substitutions (canon.py)")
     ap.add_argument("--mode", default="probe", choices=["probe", "finetune"], help="finetune: fine-tune the learner (GPU advised)")
     ap.add_argument("--store", default="runs", help="results store (finished rounds are reused)")
     args = ap.parse_args()
@@ -75,7 +76,7 @@ def main() -> None:
         task=args.task, seeds=[int(x) for x in args.seeds.split(",")], rounds=args.rounds, learner=args.learner,
         critic_models=args.critic_models.split(","), attackers=["pool", "perturb"], attack_size=args.attack_size,
         eval_size=args.eval_size, perturb=PerturbConfig(max_queries=30, max_words=5), sizes=sizes, edit_target=args.edit_target,
-        mode=args.mode, spelling=args.spelling,
+        mode=args.mode, spelling=args.spelling, canonicalize=args.canonicalize,
     )
     store = Store(args.store)
     losses = args.losses.split(",")

@@ -130,6 +130,9 @@ class LoopConfig(BaseModel):
         "off", description="the learner and its naive / ceiling baselines read text through a word-recognition front-end "
         "that undoes character noise (Pruthi et al. 2019; superalign/models/spelling.py); its known words come from "
         "the training texts (corpus) or from them and an English lexicon (english)")
+    canonicalize: bool = Field(
+        False, description="the learner learns the phrase substitutions of the adversarial edits found so far and reads "
+        "every text with each learnt class of phrases written one way (superalign/oversight/canon.py)")
     weighting: Literal["confidence", "margin", "none"] = Field("confidence", description="critic label weight")
     human_weight: float = Field(1.0, gt=0, description="sample weight of a human label (trained as gold)")
     critic_learns: bool = Field(

@@ -11,6 +11,9 @@ Feedback is kept in a `FeedbackLedger`, one entry per distinct text:
           A human label of the source always wins, so it also corrects the source's edits.
 A human label always wins over a critic label for the same text. The learner trains a fresh
 classifier on the whole ledger with a registered W2S loss (default ``logconf``; Burns et al. 2023).
+With ``canonicalize`` it also learns, from the (edit, source) pairs, which phrase substitutions
+the attacker uses and reads every text with each learnt class of phrases written one way
+(`EditCanonicalizer`).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import numpy as np
 
 from ..losses import get_loss
 from ..models import Classifier
+from .canon import EditCanonicalizer
 from .types import Feedback, OversightError, Verdict
 
 log = logging.getLogger(__name__)
@@ -101,7 +105,9 @@ class FeedbackLedger:
             gold.append(is_gold)
         if not texts:
             raise OversightError("no usable feedback: every critic verdict was unparseable")
-        return Feedback(texts, np.stack(targets).astype(np.float32), np.asarray(weights, dtype=np.float64), np.asarray(gold, dtype=bool))
+        edits = [(t, e.ref) for t, e in self.entries.items() if e.kind == "edit" and e.ref is not None]
+        return Feedback(texts, np.stack(targets).astype(np.float32), np.asarray(weights, dtype=np.float64),
+                        np.asarray(gold, dtype=bool), edits)
 
 
 def _accepts(fn: Callable, *names: str) -> bool:
@@ -115,14 +121,17 @@ class ClassifierLearner:
     Sample weights and gold rows are passed to classifiers whose ``fit`` accepts
     ``sample_weight`` and ``gold_mask`` (`ProbeClassifier`); any other classifier is fit on the
     same targets unweighted (with a warning), so the `Classifier` protocol is unchanged.
+    ``canonicalize``: read every text (training and prediction) through an `EditCanonicalizer`
+    fit on the feedback's edit pairs at each update.
     """
 
     def __init__(self, factory: Callable[[int], Classifier], key: str, loss: str = "logconf",
-                 loss_params: dict[str, Any] | None = None, seed: int = 0):
-        self.factory, self.key, self.seed = factory, key, seed
+                 loss_params: dict[str, Any] | None = None, seed: int = 0, canonicalize: bool = False):
+        self.factory, self.key, self.seed, self.canonicalize = factory, key, seed, canonicalize
         self.loss_name, self.loss_params = loss, dict(loss_params or {})
         self._loss = get_loss(loss, **self.loss_params)
         self._clf: Classifier | None = None
+        self._read: Callable[[Sequence[str]], list[str]] = list
         self.updates = 0
 
     def update(self, feedback: Feedback) -> None:
@@ -132,11 +141,12 @@ class ClassifierLearner:
             kwargs = {"sample_weight": feedback.weights, "gold_mask": feedback.gold}
         elif feedback.gold.any() or np.ptp(feedback.weights) > 0:
             log.warning("%s.fit takes no sample_weight/gold_mask: training unweighted", type(clf).__name__)
-        clf.fit(feedback.texts, feedback.targets, self._loss, loss_name=self.loss_name, **kwargs)
-        self._clf = clf
+        read = EditCanonicalizer().fit(feedback.edits, feedback.texts) if self.canonicalize else list
+        clf.fit(read(feedback.texts), feedback.targets, self._loss, loss_name=self.loss_name, **kwargs)
+        self._clf, self._read = clf, read
         self.updates += 1
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         if self._clf is None:
             raise OversightError("the learner has not been trained yet")
-        return self._clf.predict_proba(list(texts))
+        return self._clf.predict_proba(self._read(texts))

@@ -267,7 +267,7 @@ def run_seed_loop(
     pool_verdicts = critic.judge(pool)
     for q, v in zip(pool, pool_verdicts):
         ledger.add_critic(q.text, v)
-    learner = ClassifierLearner(strong, strong.key, cfg.loss, cfg.loss_params, seed)
+    learner = ClassifierLearner(strong, strong.key, cfg.loss, cfg.loss_params, seed, cfg.canonicalize)
 
     naive, ceiling = _baselines(strong, seed, store, pool_verdicts, w2s, test, k)
     critic_test = np.array([v.probs for v in critic.judge([Query(f"test:{i}", t, None, "test") for i, t in enumerate(test.texts)])])

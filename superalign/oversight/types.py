@@ -80,12 +80,14 @@ class Verdict:
 
 @dataclass
 class Feedback:
-    """What the learner trains on: texts, soft targets, weights and which rows are human gold."""
+    """What the learner trains on: texts, soft targets, weights and which rows are human gold,
+    plus the (edit, source) text pairs of the adversarial edits found so far."""
 
     texts: list[str]
     targets: np.ndarray  # (n, k) soft labels
     weights: np.ndarray  # (n,) sample weights
     gold: np.ndarray  # (n,) bool: a human's label (trained as ground truth)
+    edits: list[tuple[str, str]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.texts)
