@@ -13,7 +13,7 @@ def test_substitutions_align_an_edit_with_its_source():
     src = "The film was good and it is not slow."
     edit = "Honestly, the picture was not bad and it isn't slow."
     assert substitutions(src, edit) == [("", "honestly,"), ("film", "picture"), ("good", "not bad"), ("is not", "isn't")]
-    assert substitutions("A great film.", "A great flm. That's my take.") == [("film", "flm"), ("", "that's my take.")]
+    assert substitutions("A great film.", "A great flm. That's my take.") == [("", "that's my take.")]  # a typo is no rule
     assert substitutions("I love it", "I really love it") == []  # a lone inserted word is not a frame
     assert substitutions("Same text", "same  text") == []  # case and spacing are not edits
 
@@ -21,16 +21,19 @@ def test_substitutions_align_an_edit_with_its_source():
 def test_every_edit_of_the_attackers_repertoire_reads_as_its_source_once_learnt():
     rng = np.random.default_rng(0)
     sources = ["The movie is good and very funny.", "It is not a boring story, the cast is great."]
-    pairs = []
+    pairs, typos = [], []
     for s in sources:
         tokens = tokenize(s)
         for i, t in enumerate(tokens):
             if t[:1].isalpha():
-                pairs += [("".join(toks), s) for toks, _ in word_edits(tokens, i, rng)]
-    assert len(pairs) > 30
-    canon = EditCanonicalizer().fit(pairs, sources)
+                for toks, kind in word_edits(tokens, i, rng):
+                    (typos if kind.startswith("char") else pairs).append(("".join(toks), s))
+    assert len(pairs) > 20 and typos
+    canon = EditCanonicalizer().fit(pairs + typos, sources)
     for edit, source in pairs:
         assert canon([edit]) == canon([source]), (edit, source)
+    for edit, source in typos:  # character noise is left to the word recogniser and to adversarial training
+        assert canon([edit]) != canon([source]), (edit, source)
     assert canon(sources) == sources  # the representative is the form the training texts use
 
 

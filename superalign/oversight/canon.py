@@ -23,7 +23,7 @@ import difflib
 import re
 from collections.abc import Iterable, Sequence
 
-from ..models.spelling import match_case
+from ..models.spelling import edits1, match_case
 from .perturb import tokenize
 
 _SPACE = re.compile(r"\s+")
@@ -33,10 +33,17 @@ def _phrase(tokens: Sequence[str]) -> str:
     return _SPACE.sub(" ", "".join(tokens)).strip().lower()
 
 
+def _typo(a: str, b: str) -> bool:
+    """Whether two single words are one character edit apart (character noise, not a substitution)."""
+    return " " not in a and " " not in b and b in edits1(a)
+
+
 def substitutions(source: str, edit: str) -> list[tuple[str, str]]:
-    """The (source phrase, edited phrase) pairs that turn `source` into `edit`, lower case; an
+    """The (source phrase, edited phrase) pairs that turn `source` into `edit`, lower case. An
     inserted or deleted phrase pairs with "" and must hold at least two tokens (a frame such as
-    "Honestly," is kept; a lone inserted word is not)."""
+    "Honestly," is kept; a lone inserted word is not). A typo is left out: typos are new every
+    time, and a learner trained on the raw typo'd edit learns more from it than from a rule that
+    would rewrite it back to its source."""
     a, b = tokenize(source), tokenize(edit)
     la, lb = [t.lower() for t in a], [t.lower() for t in b]
     out = []
@@ -44,7 +51,7 @@ def substitutions(source: str, edit: str) -> list[tuple[str, str]]:
         if op == "equal":
             continue
         src, new = _phrase(a[i1:i2]), _phrase(b[j1:j2])
-        if src == new or not (src and new) and sum(1 for t in tokenize(src or new) if t.strip()) < 2:
+        if src == new or not (src and new) and sum(1 for t in tokenize(src or new) if t.strip()) < 2 or _typo(src, new):
             continue
         out.append((src, new))
     return out
