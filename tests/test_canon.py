@@ -44,6 +44,7 @@ def test_representative_is_the_most_frequent_member_and_frames_are_dropped():
     assert canon(["HONESTLY, a Decent FINE film"]) == ["a Good GOOD film"]
     assert canon(["finest, refined"]) == ["finest, refined"]  # whole words only
     assert EditCanonicalizer().fit([])(["  untouched  "]) == ["  untouched  "]
+    assert canon(["  no  rule\n applies "]) == ["  no  rule\n applies "]  # untouched text is kept byte for byte
 
 
 class Keyword:

@@ -105,10 +105,11 @@ class EditCanonicalizer:
             return match_case(self.representative[_SPACE.sub(" ", m.group(0)).lower()], m.group(0))
 
         out = []
-        for t in texts:
+        for text in texts:
+            t = text
             for p in self._passes:
                 t = p.sub(put, t)
-            out.append(_SPACE.sub(" ", t).strip())
+            out.append(text if t == text else _SPACE.sub(" ", t).strip())  # an untouched text stays byte for byte
         return out
 
 
