@@ -51,7 +51,8 @@ def substitutions(source: str, edit: str) -> list[tuple[str, str]]:
         if op == "equal":
             continue
         src, new = _phrase(a[i1:i2]), _phrase(b[j1:j2])
-        if src == new or not (src and new) and sum(1 for t in tokenize(src or new) if t.strip()) < 2 or _typo(src, new):
+        lone = not (src and new) and sum(1 for t in tokenize(src or new) if t.strip()) < 2  # one inserted token
+        if src == new or lone or _typo(src, new):
             continue
         out.append((src, new))
     return out
