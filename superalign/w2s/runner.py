@@ -31,8 +31,8 @@ from ..data import Splits, fingerprint, get_task, make_splits, task_metric
 from ..metrics import PGRAnalysis, evaluate
 from ..errors import ConfigError
 from ..models import (
-    CachedEncoder, Classifier, FinetuneConfig, ProbeClassifier, ProbeConfig, SpelledClassifier, SpellingNormalizer, classifier_builder, encoder_for,
-    hf_source,
+    CachedEncoder, Classifier, FinetuneConfig, ProbeClassifier, ProbeConfig, SpelledClassifier, SpellingNormalizer,
+    classifier_builder, encoder_for, hf_source,
 )
 from ..store import Store, atomic_write_json
 from .chain import relabel_out_of_fold
