@@ -230,7 +230,7 @@ def throughput(args, device: torch.device) -> list[tuple[str, str, str]]:
 
 def w2s(args) -> None:
     from superalign.cli import print_summary
-    from superalign.config import ExperimentConfig
+    from superalign.w2s import ExperimentConfig
     from superalign.store import Store
     from superalign.w2s import run_experiment
 

@@ -66,7 +66,7 @@ def main() -> None:
     ap.add_argument("--store", default="runs", help="results store (finished rounds are reused)")
     args = ap.parse_args()
 
-    from superalign.config import LoopConfig, PerturbConfig
+    from superalign.oversight import LoopConfig, PerturbConfig
     from superalign.metrics import PGRAnalysis, Estimate
     from superalign.oversight import run_loop
     from superalign.store import Store
@@ -118,10 +118,10 @@ def main() -> None:
     for label, key in rows:
         base0 = r0[runs[key].config.loss] if key in runs else r0[losses[0]]
         extra = ("", "", "") if key == "critic" else (pgr.diff(key, "weak").fmt(), pgr.diff(key, base0).fmt(), pgr.pgr(key).fmt())
-        print(f"{label:<{w}}  {pgr.acc(key).fmt():<22}  {extra[0]:<24}  {extra[1]:<25}  {extra[2]}")
+        print(f"{label:<{w}}  {pgr.score(key).fmt():<22}  {extra[0]:<24}  {extra[1]:<25}  {extra[2]}")
     for name in runs:
         if not name.startswith("loop, no humans"):
-            lo, hi = pgr.acc(name).ci[0], pgr.acc("weak").ci[1]
+            lo, hi = pgr.score(name).ci[0], pgr.score("weak").ci[1]
             print(f"{name} beats naive W2S with non-overlapping CIs: {'yes' if lo > hi else 'no'} "
                   f"(loop CI low {lo:.3f} vs naive CI high {hi:.3f})")
 

@@ -45,7 +45,7 @@ def fmt(d: dict | None) -> str:
 
 
 def bench_task(name: str, spec: dict, seeds: list[int], store_root: Path) -> None:
-    from superalign.config import ExperimentConfig
+    from superalign.w2s import ExperimentConfig
     from superalign.store import Store
     from superalign.w2s import method_names, run_experiment
 

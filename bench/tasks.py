@@ -48,7 +48,8 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TQDM_DISABLE", "1")
 
-    from superalign.config import ExperimentConfig, SplitSizes
+    from superalign.data import SplitSizes
+    from superalign.w2s import ExperimentConfig
     from superalign.data import get_task, task_names
     from superalign.data.catalog import takes_data_dir
     from superalign.store import Store

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -26,6 +27,14 @@ from .errors import ModelError
 log = logging.getLogger(__name__)
 
 _DONE = ".complete"
+
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def is_hub_id(spec: str) -> bool:
+    """Whether `spec` reads as a Hugging Face hub id ``org/name`` (not a relative or absolute path)."""
+    return bool(_HUB_ID.match(spec)) and not spec.startswith((".", "/", "~"))
 
 
 def home() -> Path:

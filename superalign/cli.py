@@ -1,4 +1,4 @@
-"""Command-line interface: ``superalign run | loop | tasks | models | assets``."""
+"""Command-line interface: ``superalign run | loop | methods | registry | tasks | models | assets``."""
 
 from __future__ import annotations
 
@@ -20,6 +20,46 @@ app.add_typer(assets_app, name="assets")
 console = Console(width=None if sys.stdout.isatty() else 160)  # tables unwrapped in logs and pipes
 
 
+ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML config file")]
+TaskOpt = Annotated[Optional[str], typer.Option(help="registered task, data file (.csv/.jsonl/.parquet), dataset folder or hub id")]
+SeedsOpt = Annotated[Optional[str], typer.Option(help="comma-separated seeds, e.g. 0,1,2")]
+StoreOpt = Annotated[Path, typer.Option(help="results store (cache, run folders, results.sqlite)")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="no progress output")]
+
+
+def _set_opt(example: str) -> Any:
+    return typer.Option("--set", help=f"dotted override, e.g. {example}")
+
+
+def _out_opt(name: str) -> Any:
+    return typer.Option(help=f"also write DIR/{name}")
+
+
+def _quiet_libraries() -> None:
+    """No tqdm bars from sentence-transformers / transformers / hub downloads."""
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+
+def _write_out(out: Optional[Path], name: str, summary: dict) -> None:
+    from .store import atomic_write_json
+
+    if out is not None:
+        atomic_write_json(out / name, summary)
+        console.print(f"wrote {out / name}")
+
+
+_REGISTRIES = {  # CLI name -> (module, registry attribute)
+    "tasks": ("superalign.data", "TASKS"),
+    "losses": ("superalign.losses", "LOSSES"),
+    "methods": ("superalign.w2s.methods", "METHODS"),
+    "attackers": ("superalign.oversight", "ATTACKERS"),
+    "critics": ("superalign.oversight", "CRITICS"),
+    "policies": ("superalign.oversight", "POLICIES"),
+    "llms": ("superalign.llm", "LLM_BACKENDS"),
+}
+
+
 def _overrides(set_: Optional[list[str]], scalars: dict[str, Any], lists: dict[str, Optional[str]]) -> list[str]:
     """``--set`` overrides followed by those of the given flags: ``key=value`` for scalars,
     ``key=[a,b]`` for comma-separated lists; flags left unset (None) add nothing."""
@@ -33,8 +73,8 @@ def _overrides(set_: Optional[list[str]], scalars: dict[str, Any], lists: dict[s
 
 @app.command()
 def run(
-    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML experiment config")] = None,
-    task: Annotated[Optional[str], typer.Option(help="registered task, data file (.csv/.jsonl/.parquet), dataset folder or hub id")] = None,
+    config: ConfigOpt = None,
+    task: TaskOpt = None,
     text_col: Annotated[Optional[str], typer.Option(help="text column of a file/hub task")] = None,
     label_col: Annotated[Optional[str], typer.Option(help="label column of a file/hub task (two values)")] = None,
     data_dir: Annotated[Optional[str], typer.Option(help="local data root (or the task's folder/file) for a registered task; default $SUPERALIGN_DATA, else the hub")] = None,
@@ -42,12 +82,12 @@ def run(
     strong: Annotated[Optional[str], typer.Option(help="strong model: ladder name, local folder or hub id")] = None,
     methods: Annotated[Optional[str], typer.Option(help="comma-separated W2S methods (losses, label interventions), e.g. xent,logconf,knn_relabel, or all")] = None,
     chain: Annotated[Optional[str], typer.Option(help="bootstrapping chain weak,...,strong, e.g. tfidf,static,minilm (sets --weak/--strong)")] = None,
-    seeds: Annotated[Optional[str], typer.Option(help="comma-separated seeds, e.g. 0,1,2")] = None,
+    seeds: SeedsOpt = None,
     mode: Annotated[Optional[str], typer.Option(help="probe (head on frozen features) or finetune (full/LoRA fine-tuning of Hugging Face models)")] = None,
-    set_: Annotated[Optional[list[str]], typer.Option("--set", help="dotted override, e.g. sizes.test=500 or method_params.logconf.alpha_max=0.75")] = None,
-    store: Annotated[Path, typer.Option(help="results store (cache, run folders, results.sqlite)")] = Path("runs"),
-    out: Annotated[Optional[Path], typer.Option(help="also write DIR/summary.json")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+    set_: Annotated[Optional[list[str]], _set_opt("sizes.test=500 or method_params.logconf.alpha_max=0.75")] = None,
+    store: StoreOpt = Path("runs"),
+    out: Annotated[Optional[Path], _out_opt("summary.json")] = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """Run one weak-to-strong experiment and print weak, ceiling and per-method accuracy and PGR [95% CI].
 
@@ -57,33 +97,31 @@ def run(
     fine-tuning settings are under finetune.* (e.g. --set finetune.lora=true --set finetune.epochs=2).
     A rerun of the same config is served from the store's cache.
     """
-    from .config import load_config
-    from .store import Store, atomic_write_json
-    from .w2s import run_experiment
+    from .store import Store
+    from .w2s import ExperimentConfig, run_experiment
 
     overrides = _overrides(
         set_, {"task": task, "weak": weak, "strong": strong, "mode": mode, "task_args.text_col": text_col,
                "task_args.label_col": label_col, "task_args.data_dir": data_dir},
         {"methods": methods, "seeds": seeds, "chain": chain},
     )
-    cfg = load_config(config, overrides)
+    cfg = ExperimentConfig.load(config, overrides)
     show_progress = not quiet and sys.stderr.isatty()
-    if not show_progress:  # tqdm bars of sentence-transformers / transformers / hub downloads
-        os.environ.setdefault("TQDM_DISABLE", "1")
-        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    if not show_progress:
+        _quiet_libraries()
     result = run_experiment(cfg, Store(store), progress=show_progress)
     print_summary(result.summary, cached=not result.computed)
-    if out is not None:
-        atomic_write_json(out / "summary.json", result.summary)
-        console.print(f"wrote {out / 'summary.json'}")
+    _write_out(out, "summary.json", result.summary)
+
+
+def _est(d: dict) -> str:
+    """A summary's estimate dict, formatted as ``mean [lo, hi]``."""
+    from .metrics import Estimate
+
+    return Estimate.from_dict(d).fmt()
 
 
 def print_summary(s: dict, cached: bool = False) -> None:
-    from .metrics import Estimate
-
-    def est(d: dict) -> Estimate:
-        return Estimate(d["mean"], tuple(d["ci"]) if d["ci"] else None, d.get("reason"))
-
     metric = s.get("metric", "accuracy")
     extra = metric == "balanced_accuracy"  # then also show plain accuracy (pairwise accuracy *is* accuracy on pairs)
     label = {"balanced_accuracy": "balanced acc.", "pairwise_accuracy": "pairwise acc."}.get(metric, metric)
@@ -98,8 +136,8 @@ def print_summary(s: dict, cached: bool = False) -> None:
         t.add_column(col)
     pad = [""] if vs_xent else []
 
-    def score(d: dict, prefix: str = "") -> str:  # summaries from before per-task metrics have only *acc
-        return est(d.get(f"{prefix}score") or d[f"{prefix}acc"]).fmt()
+    def score(d: dict, prefix: str = "") -> str:
+        return _est(d[f"{prefix}score"])
 
     def acc(d: dict, prefix: str = "") -> list[str]:
         return [f"{d[f'{prefix}acc']['mean']:.3f}"] if extra else []
@@ -108,66 +146,88 @@ def print_summary(s: dict, cached: bool = False) -> None:
     t.add_row(f"ceiling ({s['strong']}, ground truth)", score(s, "ceiling_"), *acc(s, "ceiling_"), "", *pad, "")
     below = s["weak"]
     for rung, r in s.get("rungs", {}).items():
-        t.add_row(f"rung: {rung} (xent on {below} labels)", score(r), *acc(r), est(r["pgr"]).fmt(), *pad, "")
+        t.add_row(f"rung: {rung} (xent on {below} labels)", score(r), *acc(r), _est(r["pgr"]), *pad, "")
         below = rung
     for name, m in s["methods"].items():
-        diff = [est(m["pgr_vs_xent"]).fmt() if "pgr_vs_xent" in m else ""] if vs_xent else []
+        diff = [_est(m["pgr_vs_xent"]) if "pgr_vs_xent" in m else ""] if vs_xent else []
         row_label = f"student: {name}" + (f" (on {below} labels)" if s.get("chain") else "")
-        t.add_row(row_label, score(m), *acc(m), est(m["pgr"]).fmt(), *diff, f"{m['agreement']:.3f}")
+        t.add_row(row_label, score(m), *acc(m), _est(m["pgr"]), *diff, f"{m['agreement']:.3f}")
     console.print(t)
 
 
 @app.command("methods")
 def methods_cmd() -> None:
-    """List the W2S methods (losses and label interventions) and their hyper-parameters."""
-    from .losses import LOSSES, loss_params
-    from .w2s.methods import first_sentence, get_method, method_names
+    """List the W2S methods (losses and label interventions) with their hyper-parameters: type, range, default."""
+    from .config import describe_fields
+    from .losses import LOSSES, loss_params_model
+    from .w2s.methods import get_method, method_names
 
     t = Table(title="methods (--methods a,b or all; --set method_params.NAME.PARAM=V)")
-    for col in ("name", "kind", "hyper-parameters (defaults)", "what it does"):
+    for col in ("name", "kind", "hyper-parameters: default (type in range)", "what it does"):
         t.add_column(col)
     for name in method_names():
         m = get_method(name)
-        defaults = loss_params(name) if m.params is None else m.params().model_dump()
+        params = loss_params_model(name) if m.params is None else m.params
         kind = "loss" if m.params is None else "intervention"
-        doc = m.summary or first_sentence(LOSSES[name].__doc__)
-        t.add_row(name, kind, ", ".join(f"{k}={v}" for k, v in defaults.items()) or "-", doc)
+        doc = m.summary or LOSSES.summary(name)
+        t.add_row(name, kind, "\n".join(describe_fields(params)) or "-", doc)
     console.print(t)
 
 
 @app.command()
+def registry(
+    kind: Annotated[Optional[str], typer.Argument(help="one registry: " + ", ".join(_REGISTRIES))] = None,
+) -> None:
+    """List what is registered by name: tasks, losses, methods, attackers, critics, selection policies, LLM backends."""
+    import importlib
+
+    kinds = [kind] if kind else list(_REGISTRIES)
+    if kind is not None and kind not in _REGISTRIES:
+        from .registry import unknown_name
+
+        raise unknown_name("registry", kind, list(_REGISTRIES))
+    for k in kinds:
+        module, attr = _REGISTRIES[k]
+        reg = getattr(importlib.import_module(module), attr)
+        t = Table(title=f"{k} ({module}.{attr})")
+        t.add_column("name", no_wrap=True)
+        t.add_column("what it is")
+        for name in reg.names():
+            t.add_row(name, reg.summary(name))
+        console.print(t)
+
+
+@app.command()
 def loop(
-    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML loop config (LoopConfig)")] = None,
-    task: Annotated[Optional[str], typer.Option(help="registered task, data file, dataset folder or hub id")] = None,
+    config: ConfigOpt = None,
+    task: TaskOpt = None,
     rounds: Annotated[Optional[int], typer.Option(help="attack-judge-label-update rounds after round 0")] = None,
     human_budget: Annotated[Optional[int], typer.Option(help="gold labels the human oracle may give in all")] = None,
-    attacker: Annotated[Optional[str], typer.Option(help="comma-separated attackers: pool, perturb, generative")] = None,
-    critic: Annotated[Optional[str], typer.Option(help="weak (weak ladder models fit on train_gt) or llm")] = None,
+    attacker: Annotated[Optional[str], typer.Option(help="comma-separated registered attackers: pool, perturb, generative")] = None,
+    critic: Annotated[Optional[str], typer.Option(help="registered critic: weak (weak ladder models fit on train_gt) or llm")] = None,
     critic_models: Annotated[Optional[str], typer.Option(help="weak critic models, e.g. tfidf,static")] = None,
     learner: Annotated[Optional[str], typer.Option(help="the strong learner: ladder name, local folder or hub id")] = None,
     llm: Annotated[Optional[str], typer.Option(help="LLM for llm critic / generative attacker: local[:PATH] or openai[:MODEL]")] = None,
-    seeds: Annotated[Optional[str], typer.Option(help="comma-separated seeds, e.g. 0,1,2")] = None,
-    set_: Annotated[Optional[list[str]], typer.Option("--set", help="dotted override, e.g. attack_size=20 or policy=random")] = None,
-    store: Annotated[Path, typer.Option(help="results store (cache, run folders)")] = Path("runs"),
-    out: Annotated[Optional[Path], typer.Option(help="also write DIR/loop_summary.json")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no per-round lines")] = False,
+    seeds: SeedsOpt = None,
+    set_: Annotated[Optional[list[str]], _set_opt("attack_size=20 or policy=random")] = None,
+    store: StoreOpt = Path("runs"),
+    out: Annotated[Optional[Path], _out_opt("loop_summary.json")] = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """Run the attacker-learner-critic loop with a budgeted human oracle; print each round and a summary.
 
     Example: superalign loop --task sentiment --rounds 5 --human-budget 50 --attacker pool,perturb --critic weak.
     Finished rounds are stored under STORE/loop-<key>/seed<s>/ and a rerun (or a run with more seeds) resumes after them.
     """
-    from .config import LoopConfig, load_config
-    from .oversight import run_loop
-    from .store import Store, atomic_write_json
+    from .oversight import LoopConfig, run_loop
+    from .store import Store
 
     overrides = _overrides(
         set_, {"task": task, "rounds": rounds, "human_budget": human_budget, "critic": critic, "learner": learner, "llm": llm},
         {"attackers": attacker, "critic_models": critic_models, "seeds": seeds},
     )
-    cfg = load_config(config, overrides, model=LoopConfig)
-    os.environ.setdefault("TQDM_DISABLE", "1")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    cfg = LoopConfig.load(config, overrides)
+    _quiet_libraries()
 
     def line(seed: int, r: int, m: dict) -> None:
         if quiet:
@@ -182,17 +242,10 @@ def loop(
 
     result = run_loop(cfg, Store(store), on_round=line)
     print_loop_summary(result.summary, cached=not result.computed)
-    if out is not None:
-        atomic_write_json(out / "loop_summary.json", result.summary)
-        console.print(f"wrote {out / 'loop_summary.json'}")
+    _write_out(out, "loop_summary.json", result.summary)
 
 
 def print_loop_summary(s: dict, cached: bool = False) -> None:
-    from .metrics import Estimate
-
-    def est(d: dict) -> Estimate:
-        return Estimate(d["mean"], tuple(d["ci"]) if d["ci"] else None, d.get("reason"))
-
     title = (f"{s['task']}: critic {s['critic']} -> learner {s['learner']} ({s['loss']}), attackers {','.join(s['attackers'])}, "
              f"human budget {s['human_budget']}, seeds {s['seeds']} (run {s['config_hash']}{', cached' if cached else ''})")
     t = Table(title=title)
@@ -202,13 +255,13 @@ def print_loop_summary(s: dict, cached: bool = False) -> None:
         t.add_column(col)
     for r in s["rounds"]:
         cq = r["critic_acc_on_queries"]
-        t.add_row(str(r["round"]), est(r["acc"]).fmt(), est(r["gain_vs_naive"]).fmt(), est(r["pgr"]).fmt(),
+        t.add_row(str(r["round"]), _est(r["acc"]), _est(r["gain_vs_naive"]), _est(r["pgr"]),
                   *[f"{r['attack_success'][a]:.3f}" for a in attackers], "" if cq is None else f"{cq:.3f}",
                   f"{r['critic_test_acc']:.3f}", f"{r['human_spent']:.0f}")
     console.print(t)
-    console.print(f"critic on test: acc {est(s['critic_acc']).fmt()}, ECE {s['critic_ece']:.3f}; "
-                  f"naive W2S (xent on critic labels; the PGR floor): acc {est(s['floor_acc']).fmt()}; "
-                  f"gold ceiling: acc {est(s['ceiling_acc']).fmt()}")
+    console.print(f"critic on test: acc {_est(s['critic_acc'])}, ECE {s['critic_ece']:.3f}; "
+                  f"naive W2S (xent on critic labels; the PGR floor): acc {_est(s['floor_acc'])}; "
+                  f"gold ceiling: acc {_est(s['ceiling_acc'])}")
 
 
 @app.command()

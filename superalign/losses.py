@@ -3,66 +3,92 @@
 Every loss is a pure function ``loss(logits, targets, step_frac, **params) -> scalar`` where
 ``logits`` are the student's (n, k) logits, ``targets`` the (n, k) soft labels of the supervisor,
 and ``step_frac`` in [0, 1] the fraction of training done (for warm-ups). Hyper-parameters are
-keyword arguments with defaults, overridable from config (``method_params.logconf.alpha_max``).
+keyword arguments with typed, range-checked annotations (``Annotated[float, Field(ge=0, le=1)]``)
+and defaults: the one source of `loss_params_model`, which validates config values
+(``method_params.logconf.alpha_max``) before anything trains, and of ``superalign methods``.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
+import typing
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 
 import torch
 import torch.nn.functional as F
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from .errors import ConfigError
+from .registry import Registry
+
+Fraction = Annotated[float, Field(ge=0, le=1)]
+NonNegative = Annotated[float, Field(ge=0)]
+Positive = Annotated[float, Field(gt=0)]
+
+
+_BOUNDS = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}
 
 
 class Loss(Protocol):
     def __call__(self, logits: torch.Tensor, targets: torch.Tensor, step_frac: float, **params: Any) -> torch.Tensor: ...
 
 
-LOSSES: dict[str, Loss] = {}
+LOSSES: Registry[Loss] = Registry("loss")
 
 
 def register_loss(name: str) -> Callable[[Loss], Loss]:
-    def deco(fn: Loss) -> Loss:
-        LOSSES[name] = fn
-        return fn
+    """Decorator: register a loss; its keyword parameters after ``step_frac`` are its hyper-parameters."""
+    return LOSSES.register(name)
 
-    return deco
+
+@functools.cache
+def loss_params_model(name: str) -> type[BaseModel]:
+    """The pydantic model of loss `name`'s hyper-parameters, built from its signature (strict:
+    numbers stay numbers; unknown names are errors)."""
+    fn = LOSSES[name]
+    hints = typing.get_type_hints(fn, include_extras=True)
+    fields = {p.name: (hints[p.name], p.default) for p in list(inspect.signature(fn).parameters.values())[3:]}
+    return create_model(f"{name}_params", __config__=ConfigDict(extra="forbid", strict=True), **fields)
 
 
 def loss_params(name: str) -> dict[str, Any]:
     """The hyper-parameters of loss `name` and their defaults."""
-    import inspect
-
-    return {p.name: p.default for p in list(inspect.signature(LOSSES[name]).parameters.values())[3:]}
+    return loss_params_model(name)().model_dump()
 
 
 def get_loss(name: str, **params: Any) -> Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]:
-    """The loss `name` with its hyper-parameters bound; unknown names and params are errors."""
-    if name not in LOSSES:
-        raise ConfigError(f"unknown loss {name!r}; known: {', '.join(sorted(LOSSES))}")
-    fn = LOSSES[name]
-    defaults = loss_params(name)
-    unknown = set(params) - set(defaults)
+    """The loss `name` with its hyper-parameters validated and bound; unknown names, unknown
+    parameters and out-of-range values are one-line ConfigErrors."""
+    fn = LOSSES.get(name)
+    model = loss_params_model(name)
+    unknown = set(params) - set(model.model_fields)
     if unknown:
-        raise ConfigError(f"loss {name!r} has no parameter(s) {sorted(unknown)}; it takes {sorted(defaults) or 'none'}")
-    for k, v in params.items():
-        if isinstance(defaults[k], (int, float)) and (isinstance(v, bool) or not isinstance(v, (int, float))):
-            raise ConfigError(f"loss {name!r}: parameter {k} must be a number, got {v!r}")
-    return lambda logits, targets, step_frac: fn(logits, targets, step_frac, **params)
+        raise ConfigError(f"loss {name!r} has no parameter(s) {sorted(unknown)}; it takes {sorted(model.model_fields) or 'none'}")
+    try:
+        bound = model.model_validate(params).model_dump()
+    except ValidationError as e:
+        err = e.errors()[0]
+        where, got = ".".join(str(x) for x in err["loc"]), err["input"]
+        if err["type"].endswith("_type"):
+            raise ConfigError(f"loss {name!r}: parameter {where} must be a number, got {got!r}") from None
+        op = _BOUNDS.get(err["type"])
+        limit = f"{op} {next(iter(err['ctx'].values()))}" if op and err.get("ctx") else err["msg"]
+        raise ConfigError(f"loss {name!r}: parameter {where} must be {limit}, got {got!r}") from None
+    return lambda logits, targets, step_frac: fn(logits, targets, step_frac, **bound)
 
 
-def _soft_xent(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+def soft_xent(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy of soft `targets` (n, k) against the softmax of `logits` (n, k)."""
     return -(targets * F.log_softmax(logits, dim=-1)).sum(-1).mean()
 
 
 @register_loss("xent")
 def xent(logits: torch.Tensor, targets: torch.Tensor, step_frac: float) -> torch.Tensor:
     """Cross-entropy against the supervisor's soft labels (naive W2S fine-tuning, Burns et al. 2023)."""
-    return _soft_xent(logits, targets)
+    return soft_xent(logits, targets)
 
 
 @register_loss("hard")
@@ -84,7 +110,7 @@ def _balanced_hard_predictions(probs: torch.Tensor, weak: torch.Tensor) -> torch
 
 @register_loss("logconf")
 def logconf(
-    logits: torch.Tensor, targets: torch.Tensor, step_frac: float, alpha_max: float = 0.5, warmup_frac: float = 0.2
+    logits: torch.Tensor, targets: torch.Tensor, step_frac: float, alpha_max: Fraction = 0.5, warmup_frac: Fraction = 0.2
 ) -> torch.Tensor:
     """Auxiliary confidence loss (Burns et al. 2023, "Weak-to-strong generalization", eq. 1).
 
@@ -95,18 +121,18 @@ def logconf(
     """
     alpha = alpha_max * min(1.0, step_frac / warmup_frac) if warmup_frac > 0 else alpha_max
     hardened = _balanced_hard_predictions(torch.softmax(logits.detach(), -1), targets)
-    return _soft_xent(logits, (1 - alpha) * targets + alpha * hardened)
+    return soft_xent(logits, (1 - alpha) * targets + alpha * hardened)
 
 
 @register_loss("product")
 def product(
-    logits: torch.Tensor, targets: torch.Tensor, step_frac: float, alpha: float = 1.0, beta: float = 1.0
+    logits: torch.Tensor, targets: torch.Tensor, step_frac: float, alpha: NonNegative = 1.0, beta: NonNegative = 1.0
 ) -> torch.Tensor:
     """Product-of-experts target: t ∝ weak^alpha · student^beta (student detached), then
     cross-entropy to t (EleutherAI w2s "product" loss). The student keeps what it already
     believes unless the weak label is confident."""
     log_t = alpha * torch.log(targets.clamp_min(1e-12)) + beta * F.log_softmax(logits.detach(), -1)
-    return _soft_xent(logits, torch.softmax(log_t, -1))
+    return soft_xent(logits, torch.softmax(log_t, -1))
 
 
 def _warmup(step_frac: float, alpha_max: float, warmup_frac: float) -> float:
@@ -116,7 +142,7 @@ def _warmup(step_frac: float, alpha_max: float, warmup_frac: float) -> float:
 
 @register_loss("entropy")
 def entropy(
-    logits: torch.Tensor, targets: torch.Tensor, step_frac: float, alpha_max: float = 0.5, warmup_frac: float = 0.2
+    logits: torch.Tensor, targets: torch.Tensor, step_frac: float, alpha_max: Fraction = 0.5, warmup_frac: Fraction = 0.2
 ) -> torch.Tensor:
     """Logconf with soft, unhardened self-targets (EleutherAI w2s "entropy" loss).
 
@@ -126,11 +152,11 @@ def entropy(
     which makes the gradient exactly (1 - a) times that of xent; we keep it so the loss differs.
     """
     alpha = _warmup(step_frac, alpha_max, warmup_frac)
-    return _soft_xent(logits, (1 - alpha) * targets + alpha * torch.softmax(logits, -1))
+    return soft_xent(logits, (1 - alpha) * targets + alpha * torch.softmax(logits, -1))
 
 
 @register_loss("window")
-def window(logits: torch.Tensor, targets: torch.Tensor, step_frac: float, radius: float = 0.15) -> torch.Tensor:
+def window(logits: torch.Tensor, targets: torch.Tensor, step_frac: float, radius: Annotated[float, Field(ge=0, le=0.5)] = 0.15) -> torch.Tensor:
     """Confidence-window loss (EleutherAI w2s): cross-entropy to the weak labels only on the
     examples where the student is still unsure, max prob < 1/k + radius (0.5 + radius for
     binary); the sum is divided by the whole batch size, so confident examples contribute 0."""
@@ -141,7 +167,7 @@ def window(logits: torch.Tensor, targets: torch.Tensor, step_frac: float, radius
 
 @register_loss("adaptconf")
 def adaptconf(
-    logits: torch.Tensor, targets: torch.Tensor, step_frac: float, temperature: float = 0.5, warmup_frac: float = 0.0
+    logits: torch.Tensor, targets: torch.Tensor, step_frac: float, temperature: Positive = 0.5, warmup_frac: Fraction = 0.0
 ) -> torch.Tensor:
     """Adaptive confidence distillation (Guo et al. 2024, "Vision Superalignment", AdaptConf).
 
@@ -162,37 +188,36 @@ def adaptconf(
 
 
 @register_loss("gce")
-def gce(logits: torch.Tensor, targets: torch.Tensor, step_frac: float, q: float = 0.7) -> torch.Tensor:
+def gce(logits: torch.Tensor, targets: torch.Tensor, step_frac: float, q: Annotated[float, Field(gt=0, le=1)] = 0.7) -> torch.Tensor:
     """Generalized cross-entropy (Zhang & Sabuncu 2018): (1 - p_y^q) / q, in expectation over the
     soft weak label y. q -> 0 is cross-entropy, q = 1 is mean absolute error (noise-robust)."""
-    if not 0 < q <= 1:
-        raise ConfigError(f"gce: q must be in (0, 1], got {q}")
     p = torch.softmax(logits, -1)
     return (targets * (1 - p.clamp_min(1e-12) ** q) / q).sum(-1).mean()
 
 
 @register_loss("sce")
 def sce(
-    logits: torch.Tensor, targets: torch.Tensor, step_frac: float, alpha: float = 0.1, beta: float = 1.0, log_floor: float = -4.0
+    logits: torch.Tensor, targets: torch.Tensor, step_frac: float, alpha: NonNegative = 0.1, beta: NonNegative = 1.0,
+    log_floor: Annotated[float, Field(lt=0)] = -4.0
 ) -> torch.Tensor:
     """Symmetric cross-entropy (Wang et al. 2019): alpha * CE(weak, student) + beta * CE(student, weak),
     the reverse term with log 0 replaced by `log_floor` (their A = -4). Defaults: their CIFAR-10 setting."""
     reverse = -(torch.softmax(logits, -1) * torch.log(targets.clamp_min(math.exp(log_floor)))).sum(-1).mean()
-    return alpha * _soft_xent(logits, targets) + beta * reverse
+    return alpha * soft_xent(logits, targets) + beta * reverse
 
 
 @register_loss("bootstrap_soft")
-def bootstrap_soft(logits: torch.Tensor, targets: torch.Tensor, step_frac: float, beta: float = 0.95) -> torch.Tensor:
+def bootstrap_soft(logits: torch.Tensor, targets: torch.Tensor, step_frac: float, beta: Fraction = 0.95) -> torch.Tensor:
     """Soft bootstrapping (Reed et al. 2014): CE to beta * weak + (1 - beta) * student, the student
     term kept in the graph (equivalent to an entropy bonus; `entropy` with a constant alpha = 1 - beta)."""
-    return _soft_xent(logits, beta * targets + (1 - beta) * torch.softmax(logits, -1))
+    return soft_xent(logits, beta * targets + (1 - beta) * torch.softmax(logits, -1))
 
 
 @register_loss("bootstrap_hard")
-def bootstrap_hard(logits: torch.Tensor, targets: torch.Tensor, step_frac: float, beta: float = 0.8) -> torch.Tensor:
+def bootstrap_hard(logits: torch.Tensor, targets: torch.Tensor, step_frac: float, beta: Fraction = 0.8) -> torch.Tensor:
     """Hard bootstrapping (Reed et al. 2014): CE to beta * weak + (1 - beta) * one-hot(student argmax)."""
     hard = F.one_hot(logits.argmax(-1), logits.shape[-1]).float()
-    return _soft_xent(logits, beta * targets + (1 - beta) * hard)
+    return soft_xent(logits, beta * targets + (1 - beta) * hard)
 
 
 def calibrated_transition(targets: torch.Tensor) -> torch.Tensor:

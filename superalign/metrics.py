@@ -63,6 +63,12 @@ def agreement(probs_a: np.ndarray, probs_b: np.ndarray) -> float:
     return float((probs_a.argmax(-1) == probs_b.argmax(-1)).mean())
 
 
+def margin_uncertainty(probs: np.ndarray) -> np.ndarray:
+    """1 - the margin between the top two class probabilities of each row (1 = a coin toss)."""
+    top2 = np.sort(probs, 1)[:, -2:]
+    return 1.0 - (top2[:, 1] - top2[:, 0])
+
+
 def evaluate(probs: np.ndarray, labels: np.ndarray, weak_probs: np.ndarray | None = None) -> dict[str, float]:
     out = {
         "acc": accuracy(probs, labels),
@@ -82,6 +88,11 @@ class Estimate:
     mean: float | None
     ci: tuple[float, float] | None
     reason: str | None = None
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Estimate:
+        """The inverse of `to_dict` (summaries store estimates as dicts)."""
+        return cls(d["mean"], tuple(d["ci"]) if d["ci"] else None, d.get("reason"))
 
     def to_dict(self) -> dict:
         d: dict = {"mean": self.mean, "ci": list(self.ci) if self.ci else None}
@@ -150,8 +161,6 @@ class PGRAnalysis:
     def score(self, name: str) -> Estimate:
         """The model's primary-metric score with its CI."""
         return Estimate(self.point[name], _ci(self.boot[name]))
-
-    acc = score  # the name from when the score was always accuracy
 
     def diff(self, a: str, b: str) -> Estimate:
         """score(a) - score(b), paired: both on the same bootstrap draws."""

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from superalign import assets
-from superalign.config import ExperimentConfig, SplitSizes
+from superalign.data import SplitSizes
+from superalign.w2s import ExperimentConfig
 from superalign.store import Store
 
 # No hub access here: fail fast instead of retrying (the hub code path is tested with local folders).

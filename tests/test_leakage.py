@@ -7,11 +7,12 @@ import dataclasses
 import numpy as np
 import pytest
 
-from superalign.config import ExperimentConfig, SplitSizes
+from superalign.data import SplitSizes
+from superalign.w2s import ExperimentConfig
 from superalign.data import get_task, make_splits
 from superalign.models import FinetuneConfig
 from superalign.store import Store
-from superalign.w2s import ModelFactory, run_seed
+from superalign.w2s import run_seed
 from superalign.w2s.methods import method_names
 
 from .conftest import require_assets, shared_data_dir
@@ -41,7 +42,7 @@ def test_poisoned_w2s_labels_change_only_the_ceiling_for_every_method(small_cfg,
         "method_params": {"weak_ensemble": {"models": ["tfidf", "static"], "k": 2}, "s2s": {"rounds": 1}},
     })
     splits = make_splits(get_task(cfg.task).load(), cfg.sizes.model_dump(), seed=0)
-    weak, strong = ModelFactory.of(cfg.weak, cfg), ModelFactory.of(cfg.strong, cfg)
+    weak, strong = cfg.factory(cfg.weak), cfg.factory(cfg.strong)
     clean = run_seed(cfg, splits, 0, store, weak, strong)
     dirty = run_seed(cfg, _poisoned(splits), 0, type(store)(tmp_path / "other"), weak, strong)
     _assert_only_ceiling_changes(clean, dirty, ["weak", *cfg.methods])
@@ -52,7 +53,7 @@ def test_poisoned_w2s_labels_do_not_reach_a_bootstrapping_chain(small_cfg, store
     cfg = small_cfg.model_copy(update={"chain": ["tfidf", "static", "minilm"], "weak": "tfidf", "strong": "minilm",
                                        "methods": ["xent", "knn_relabel"]})
     splits = make_splits(get_task(cfg.task).load(), cfg.sizes.model_dump(), seed=0)
-    weak, strong, rungs = ModelFactory.of("tfidf", cfg), ModelFactory.of("minilm", cfg), [ModelFactory.of("static", cfg)]
+    weak, strong, rungs = cfg.factory("tfidf"), cfg.factory("minilm"), [cfg.factory("static")]
     clean = run_seed(cfg, splits, 0, store, weak, strong, rungs=rungs)
     dirty = run_seed(cfg, _poisoned(splits), 0, type(store)(tmp_path / "other"), weak, strong, rungs=rungs)
     _assert_only_ceiling_changes(clean, dirty, ["weak", "rung:static", *cfg.methods])
@@ -74,7 +75,7 @@ def test_poisoning_on_alignment_tasks(task, weak, strong, methods, store, tmp_pa
     sizes = SplitSizes(train_gt=150, train_w2s=200, val=10, test=150)
     cfg = ExperimentConfig(task=task, task_args={"data_dir": str(data_dir)}, weak=weak, strong=strong, methods=methods, seeds=[0], sizes=sizes)
     splits = make_splits(get_task(task, data_dir=str(data_dir)).load(), sizes.model_dump(), seed=0)
-    weak, strong = ModelFactory.of(cfg.weak, cfg), ModelFactory.of(cfg.strong, cfg)
+    weak, strong = cfg.factory(cfg.weak), cfg.factory(cfg.strong)
     clean = run_seed(cfg, splits, 0, store, weak, strong)
     dirty = run_seed(cfg, _poisoned(splits), 0, type(store)(tmp_path / "other"), weak, strong)
     _assert_only_ceiling_changes(clean, dirty, ["weak", *cfg.methods])
@@ -108,7 +109,7 @@ def test_finetuned_students_early_stop_on_weak_val_labels_never_ground_truth(sma
         return fit(self, texts, soft_labels, loss, loss_name, val)
 
     monkeypatch.setattr(FinetuneClassifier, "fit", spy)
-    weak, strong = ModelFactory.of(cfg.weak, cfg), ModelFactory.of(cfg.strong, cfg)
+    weak, strong = cfg.factory(cfg.weak), cfg.factory(cfg.strong)
     assert not weak.finetune and strong.finetune and strong.uses_val
     clean = run_seed(cfg, splits, 0, Store(tmp_path / "a"), weak, strong)
     clean_seen, seen[:] = list(seen), []

@@ -11,11 +11,10 @@ import pytest
 from typer.testing import CliRunner
 
 from superalign.cli import app
-from superalign.config import LoopConfig, PerturbConfig, SplitSizes
 from superalign.errors import SuperalignError
-from superalign.data import get_task, make_splits
+from superalign.data import SplitSizes, get_task, make_splits
 from superalign.models import ProbeConfig
-from superalign.oversight import run_loop, run_seed_loop
+from superalign.oversight import LoopConfig, PerturbConfig, run_loop, run_seed_loop
 from superalign.store import Store
 
 from .conftest import require_assets
@@ -94,12 +93,12 @@ def test_teach_critic_refits_on_gold_plus_humans_and_rejudges_the_ledger():
     from superalign.data import Dataset
     from superalign.models import TfidfClassifier
     from superalign.oversight.critics import WeakCritic
-    from superalign.oversight.loop import _teach_critic
+    from superalign.oversight.rounds import teach_critic
 
     gt = Dataset(["good", "great", "bad", "awful"], np.array([1, 1, 0, 0]))
     critic = WeakCritic({"tfidf": TfidfClassifier(C=100.0)}, ["neg", "pos"])
     led = _teaching_ledger()
-    _teach_critic(critic, gt, [("a dull film", 0), ("a fine film", 1), ("dull", 0), ("fine", 1)], led)
+    teach_critic(critic, gt, [("a dull film", 0), ("a fine film", 1), ("dull", 0), ("fine", 1)], led)
     fb = led.feedback()
     assert fb.targets[fb.texts.index("a dull film")].argmax() == 0 and fb.targets[fb.texts.index("a fine film")].argmax() == 1
     assert set(critic._train[0]) == {"good", "great", "bad", "awful", "a dull film", "a fine film", "dull", "fine"}

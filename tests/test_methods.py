@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from superalign.config import ExperimentConfig, load_config
+from superalign.w2s import ExperimentConfig
 from superalign.errors import ConfigError, DataError
 from superalign.losses import LOSSES
 from superalign.w2s.methods import METHODS, MethodContext, Supervisor, check_method, get_method, knn_vote, method_names
-from superalign.w2s.runner import check_methods
+from superalign.w2s import check_methods
 
 
 class Recorder:
@@ -68,13 +68,13 @@ def test_unknown_methods_and_params_are_config_errors():
 def test_config_all_methods_and_validation_up_front():
     cfg = ExperimentConfig(methods=["all"])
     assert cfg.methods == method_names()
-    check_methods(load_config(None, ["methods=[xent,knn_filter]", "method_params.knn_filter.drop=0.2"]))
+    check_methods(ExperimentConfig.load(None, ["methods=[xent,knn_filter]", "method_params.knn_filter.drop=0.2"]))
     with pytest.raises(ConfigError, match="unknown method 'logconff'"):
-        check_methods(load_config(None, ["method_params.logconff.alpha_max=0.75"]))
+        check_methods(ExperimentConfig.load(None, ["method_params.logconff.alpha_max=0.75"]))
     with pytest.raises(Exception, match="unknown model"):
-        check_methods(load_config(None, ["methods=[weak_ensemble]", "method_params.weak_ensemble.models=[nosuchmodel]"]))
+        check_methods(ExperimentConfig.load(None, ["methods=[weak_ensemble]", "method_params.weak_ensemble.models=[nosuchmodel]"]))
     with pytest.raises(ConfigError, match="needs the strong model's features"):
-        check_methods(load_config(None, ["strong=tfidf", "methods=[knn_relabel]"]))
+        check_methods(ExperimentConfig.load(None, ["strong=tfidf", "methods=[knn_relabel]"]))
 
 
 def test_confident_keeps_the_most_confident_share_of_each_class():
@@ -156,9 +156,9 @@ def test_s2s_retrains_on_its_own_predictions():
 
 
 def test_chain_config():
-    cfg = load_config(None, ["chain=[tfidf,static,minilm]"])
+    cfg = ExperimentConfig.load(None, ["chain=[tfidf,static,minilm]"])
     assert (cfg.weak, cfg.strong) == ("tfidf", "minilm")
     with pytest.raises(ConfigError, match="contradicts chain"):
-        load_config(None, ["chain=[tfidf,minilm]", "strong=static"])
+        ExperimentConfig.load(None, ["chain=[tfidf,minilm]", "strong=static"])
     with pytest.raises(ConfigError, match="at least two distinct"):
-        load_config(None, ["chain=[static]"])
+        ExperimentConfig.load(None, ["chain=[static]"])

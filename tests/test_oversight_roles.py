@@ -161,8 +161,8 @@ def test_llm_critic_retries_then_reports_unparseable():
 
 def test_weak_critic_on_real_sentiment_data():
     require_assets("vader", "static")
-    from superalign.w2s import ModelFactory
-    from superalign.config import LoopConfig
+    from superalign.models import ModelFactory
+    from superalign.oversight import LoopConfig
 
     data = get_task("sentiment").load()
     s = make_splits(data, {"train_gt": 500, "train_w2s": 10, "val": 10, "test": 300}, seed=0)

@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from superalign.config import ExperimentConfig
+from superalign.w2s import ExperimentConfig
 from superalign.store import Store
 from superalign.w2s import run_experiment
 
@@ -78,7 +78,7 @@ def test_cached_rerun_never_imports_torch(small_cfg, store, tmp_path):
     run_experiment(cfg, store)
     (tmp_path / "cfg.json").write_text(cfg.model_dump_json())
     code = (
-        "import sys, pathlib; from superalign.config import ExperimentConfig; from superalign.store import Store; "
+        "import sys, pathlib; from superalign.w2s import ExperimentConfig; from superalign.store import Store; "
         "from superalign.w2s import run_experiment; "
         f"r = run_experiment(ExperimentConfig.model_validate_json(pathlib.Path({str(tmp_path / 'cfg.json')!r}).read_text()), "
         f"Store({str(store.root)!r})); print(len(r.computed), 'torch' in sys.modules)"

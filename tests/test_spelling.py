@@ -9,7 +9,7 @@ from superalign.losses import get_loss
 from superalign.models import ProbeConfig, SpelledClassifier, SpellingNormalizer
 from superalign.models.spelling import edits1, english_lexicon
 from superalign.oversight.perturb import char_noise, greedy_attack
-from superalign.w2s.runner import ModelFactory
+from superalign.models import ModelFactory
 
 TEXTS = ["The film was great and the acting wonderful.", "A boring, terrible story; the actors seem tired.",
          "Great film. Great cast.", "What a wonderful story."]

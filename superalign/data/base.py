@@ -8,10 +8,29 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol, Union, runtime_checkable
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import ConfigError, DataError
+from ..registry import Registry
 
 SPLITS = ("train_gt", "train_w2s", "val", "test")
+
+
+class SplitSizes(BaseModel):
+    """Examples per split (drawn disjointly from one seeded pool)."""
+
+    model_config = ConfigDict(extra="forbid")
+    train_gt: int = Field(1000, ge=1, description="ground truth for the weak model")
+    train_w2s: int = Field(
+        2000, ge=1, description="weak-labelled for the student; its ground truth trains only the ceiling"
+    )
+    val: int = Field(500, ge=1)
+    test: int = Field(1500, ge=1)
+
+
+def one_hot(labels: np.ndarray, k: int = 2) -> np.ndarray:
+    """Integer labels (n,) as float32 one-hot rows (n, k): gold labels as soft targets."""
+    return np.eye(k, dtype=np.float32)[np.asarray(labels)]
 
 
 Input = Union[str, tuple[str, str]]  # a text, or a pair (A, B) of texts for preference tasks
@@ -75,17 +94,12 @@ class Task(Protocol):
     def load(self) -> Dataset: ...
 
 
-_REGISTRY: dict[str, Callable[..., Task]] = {}
+TASKS: Registry[Callable[..., Task]] = Registry("task")
 
 
 def register_task(name: str) -> Callable[[Callable[..., Task]], Callable[..., Task]]:
     """Class decorator: make a task constructible by name (`get_task(name, **args)`)."""
-
-    def deco(factory: Callable[..., Task]) -> Callable[..., Task]:
-        _REGISTRY[name] = factory
-        return factory
-
-    return deco
+    return TASKS.register(name)
 
 
 def task_metric(task: Task) -> str:
@@ -94,14 +108,14 @@ def task_metric(task: Task) -> str:
 
 
 def task_names() -> list[str]:
-    return sorted(_REGISTRY)
+    return sorted(TASKS)
 
 
 def get_task(spec: str, **args: Any) -> Task:
     """A registered task by name, else a local file/folder or a Hugging Face hub dataset id."""
-    if spec in _REGISTRY:
+    if spec in TASKS:
         try:
-            return _REGISTRY[spec](**args)
+            return TASKS[spec](**args)
         except TypeError as e:
             raise ConfigError(f"bad arguments for task {spec!r}: {e}") from None
     from pathlib import Path
@@ -109,10 +123,7 @@ def get_task(spec: str, **args: Any) -> Task:
     from .files import FileTask  # local import: the registry must not depend on its users
 
     if not (Path(spec).expanduser().exists() or "/" in spec or Path(spec).suffix):
-        raise ConfigError(
-            f"unknown task {spec!r}; registered: {', '.join(task_names())} "
-            "(or give a data file, a dataset folder, or a hub id org/name)"
-        )
+        raise ConfigError(f"{TASKS.unknown(spec)} (or give a data file, a dataset folder, or a hub id org/name)")
     try:
         return FileTask(spec, **args)
     except TypeError as e:

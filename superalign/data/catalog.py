@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from .. import assets
 from ..errors import SuperalignError
-from .base import fingerprint, get_task, task_metric, task_names
+from .base import TASKS, fingerprint, get_task, task_metric, task_names
 from .sources import data_root
 
 _VERSION = 1  # bump when a loader changes what it builds
@@ -83,7 +83,5 @@ def takes_data_dir(name: str) -> bool:
     """Whether the registered task `name` accepts a ``data_dir`` argument."""
     from dataclasses import fields, is_dataclass
 
-    from .base import _REGISTRY
-
-    factory = _REGISTRY[name]
+    factory = TASKS[name]
     return is_dataclass(factory) and any(f.name == "data_dir" for f in fields(factory))

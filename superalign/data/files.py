@@ -9,37 +9,17 @@ from typing import TYPE_CHECKING
 
 from ..errors import DataError
 from .base import Dataset, binarize_labels
+from .sources import TABLE_SUFFIXES, read_table, table_suffix
 
 if TYPE_CHECKING:
     import pandas as pd
 
-_READERS = {  # suffix -> (pandas reader name, keyword arguments)
-    ".csv": ("read_csv", {}),
-    ".tsv": ("read_csv", {"sep": "\t"}),
-    ".jsonl": ("read_json", {"lines": True}),
-    ".json": ("read_json", {}),
-    ".parquet": ("read_parquet", {}),
-}
-
-
-def _suffix(path: Path) -> str:
-    suffixes = [s for s in path.suffixes if s != ".gz"]
-    return suffixes[-1].lower() if suffixes else ""
-
 
 def _read_table(spec: str, split: str) -> "pd.DataFrame":
-    import pandas as pd
-
     path = Path(spec).expanduser()
     if path.is_file():
-        if _suffix(path) not in _READERS:
-            raise DataError(f"{path}: unsupported file type; use one of {', '.join(_READERS)}")
-        reader, kwargs = _READERS[_suffix(path)]
-        try:
-            return getattr(pd, reader)(path, **kwargs)
-        except (ValueError, pd.errors.ParserError, OSError) as e:
-            raise DataError(f"{path}: cannot parse: {str(e).splitlines()[0]}") from None
-    if not path.is_dir() and (_suffix(path) in _READERS or spec.startswith((".", "/", "~"))):
+        return read_table(path)
+    if not path.is_dir() and (table_suffix(path) in TABLE_SUFFIXES or spec.startswith((".", "/", "~"))):
         raise DataError(f"data file not found: {spec}")
     # A local dataset folder or a hub id: the same `datasets` code path users know.
     import datasets

@@ -76,24 +76,29 @@ def resolve_local(task: str, files: LocalFiles, root: Path, origin: str) -> list
     )
 
 
+TABLE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".parquet")
+
+
+def table_suffix(path: Path) -> str:
+    """The file's table type, its last suffix other than ``.gz`` (lower case), or ''."""
+    suffixes = [s.lower() for s in path.suffixes if s.lower() != ".gz"]
+    return suffixes[-1] if suffixes else ""
+
+
 def read_table(path: Path, **kwargs: Any) -> "pd.DataFrame":
-    """A csv / tsv / jsonl / json file (optionally .gz) as a DataFrame; a DataError if unreadable."""
+    """A csv / tsv / jsonl / json / parquet file (optionally .gz) as a DataFrame; a DataError if unreadable."""
     import pandas as pd
 
-    suffixes = [s.lower() for s in path.suffixes if s.lower() != ".gz"]
-    kind = suffixes[-1] if suffixes else ""
+    kind = table_suffix(path)
+    if kind not in TABLE_SUFFIXES:
+        raise DataError(f"{path}: unsupported file type; use one of {', '.join(TABLE_SUFFIXES)} (optionally .gz)")
+    readers = {".csv": (pd.read_csv, {}), ".tsv": (pd.read_csv, {"sep": "\t"}), ".jsonl": (pd.read_json, {"lines": True}),
+               ".json": (pd.read_json, {}), ".parquet": (pd.read_parquet, {})}
+    reader, defaults = readers[kind]
     try:
-        if kind in (".csv", ".tsv"):
-            return pd.read_csv(path, **({"sep": "\t"} if kind == ".tsv" else {}), **kwargs)
-        if kind == ".jsonl":
-            return pd.read_json(path, lines=True, **kwargs)
-        if kind == ".json":
-            return pd.read_json(path, **kwargs)
-        if kind == ".parquet":
-            return pd.read_parquet(path, **kwargs)
+        return reader(path, **defaults, **kwargs)
     except (ValueError, OSError, pd.errors.ParserError) as e:
         raise DataError(f"{path}: cannot parse: {str(e).splitlines()[0]}") from None
-    raise DataError(f"{path}: unsupported file type (csv, tsv, jsonl, json, parquet, optionally .gz)")
 
 
 def load_hub(task: str, src: HubSource) -> "pd.DataFrame":

@@ -1,12 +1,14 @@
-"""Models: encoders, classifiers and the named ladder.
+"""Models: encoders, classifiers, their training settings, the named ladder and `ModelFactory`.
 
 `FinetuneClassifier` lives in ``models.finetune`` (importing it imports torch).
 """
 
-from .classifiers import Classifier, FinetuneConfig, ProbeClassifier, ProbeConfig, ProfanityCheckClassifier, TfidfClassifier, split_pairs
+from .classifiers import Classifier, ProbeClassifier, ProfanityCheckClassifier, TfidfClassifier, split_pairs
 from .encoders import CachedEncoder, Encoder, SentenceTransformerEncoder, StaticEncoder
+from .factory import ModelFactory
+from .ladder import MODELS, classifier_builder, encoder_for, hf_source, model_key
+from .settings import FinetuneConfig, ProbeConfig
 from .spelling import SpelledClassifier, SpellingNormalizer
-from .ladder import MODELS, build_classifier, classifier_builder, encoder_for, hf_source, model_key
 
 __all__ = [
     "MODELS",
@@ -14,6 +16,7 @@ __all__ = [
     "Classifier",
     "Encoder",
     "FinetuneConfig",
+    "ModelFactory",
     "ProbeClassifier",
     "ProbeConfig",
     "ProfanityCheckClassifier",
@@ -22,7 +25,6 @@ __all__ = [
     "SpellingNormalizer",
     "StaticEncoder",
     "TfidfClassifier",
-    "build_classifier",
     "classifier_builder",
     "encoder_for",
     "hf_source",

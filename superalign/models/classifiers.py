@@ -11,8 +11,8 @@ pairs the trainable classifiers learn a scalar reward r(x) and output the logits
 ``[0, r(A) - r(B)]``, so that softmax gives P(A > B) = sigmoid(r(A) - r(B)) (Bradley & Terry
 1952; the reward-model loss of Christiano et al. 2017 and Ouyang et al. 2022) and every 2-class
 loss applies unchanged.
-- `FinetuneClassifier` (``models/finetune.py``, configured by `FinetuneConfig` below): full or
-  LoRA fine-tuning of a Hugging Face model with a classification head.
+- `FinetuneClassifier` (``models/finetune.py``, configured by `FinetuneConfig` in
+  ``models/settings.py``): full or LoRA fine-tuning of a Hugging Face model with a classification head.
 
 Every classifier takes an optional ``val=(texts, soft_labels)`` in `fit`: a validation set
 labelled by the *same supervisor* as the training data, used (by fine-tuning) for early stopping.
@@ -20,18 +20,15 @@ labelled by the *same supervisor* as the training data, used (by fine-tuning) fo
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from typing import Literal, Protocol, runtime_checkable
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..errors import ConfigError, ModelError
 from .encoders import Encoder
-
-LossFn = Callable  # (logits, targets, step_frac) -> scalar tensor, see superalign.losses
-
+from .settings import ProbeConfig
+from .training import LossFn, mixed_loss, single_thread, weighted_draw
 
 def split_pairs(inputs: Sequence) -> tuple[list[str], list[str]] | None:
     """``(A texts, B texts)`` when the inputs are pairs, None when they are texts; mixing is an error."""
@@ -55,64 +52,6 @@ class Classifier(Protocol):
     ) -> Classifier: ...
 
     def predict_proba(self, texts: Sequence) -> np.ndarray: ...
-
-
-class ProbeConfig(BaseModel):
-    """Training settings of a probe head on frozen features."""
-
-    model_config = ConfigDict(extra="forbid")
-    epochs: int = Field(30, ge=1)
-    batch_size: int = Field(64, ge=1)
-    lr: float = Field(1e-3, gt=0)
-    weight_decay: float = Field(1e-2, ge=0)
-    hidden: int = Field(0, ge=0, description="0 = linear probe; >0 = one hidden layer of this width")
-
-
-class FinetuneConfig(BaseModel):
-    """Training settings of Hugging Face fine-tuning (``mode: finetune``).
-
-    ``batch_size`` is the number of examples per optimizer step; ``grad_accum`` splits each step
-    into that many micro-batches (same optimization, less memory; a loss that uses batch
-    statistics, like logconf's threshold, sees one micro-batch at a time).
-    """
-
-    model_config = ConfigDict(extra="forbid")
-    lora: bool = Field(False, description="train LoRA adapters (peft) instead of all weights")
-    lora_r: int = Field(8, ge=1)
-    lora_alpha: float = Field(16.0, gt=0)
-    lora_dropout: float = Field(0.0, ge=0, lt=1)
-    lora_targets: list[str] | str = Field("all-linear", description="peft target_modules: 'all-linear' or module names")
-    epochs: int = Field(3, ge=1)
-    batch_size: int = Field(32, ge=1, description="examples per optimizer step")
-    grad_accum: int = Field(1, ge=1, description="micro-batches per optimizer step")
-    lr: float = Field(5e-5, gt=0)
-    weight_decay: float = Field(0.01, ge=0)
-    warmup_frac: float = Field(0.1, ge=0, le=1, description="linear warm-up share of the cosine schedule")
-    max_grad_norm: float = Field(1.0, ge=0, description="0 = no clipping")
-    max_length: int = Field(128, ge=2, description="tokens per input (longer inputs are truncated)")
-    pooling: Literal["auto", "mean", "cls", "last"] = Field(
-        "auto", description="auto: mean for encoders, the last non-pad token for causal LMs"
-    )
-    dropout: bool = Field(True, description="train with the model's dropout probabilities (false: all zero, as in the reference)")
-    group_by_length: bool = Field(True, description="length-grouped batches (dynamic padding is always on)")
-    gradient_checkpointing: bool = False
-    early_stopping: bool = Field(True, description="stop on the val set labelled by the supervisor; keep the best weights")
-    patience: int = Field(2, ge=1, description="evaluations without improvement before stopping")
-    eval_every: int = Field(0, ge=0, description="optimizer steps between val evaluations; 0 = once per epoch")
-    bf16: bool = Field(True, description="bf16 autocast on CUDA (ignored on CPU)")
-    device: str = Field("auto", description="auto (cuda when present), cpu, cuda, cuda:1, ...")
-    predict_batch_size: int = Field(128, ge=1)
-    save_checkpoint: bool = Field(True, description="save the fitted weights (safetensors) under the store")
-
-    @model_validator(mode="after")
-    def _micro_batches(self) -> FinetuneConfig:
-        if self.batch_size % self.grad_accum:
-            raise ValueError(f"batch_size {self.batch_size} is not divisible by grad_accum {self.grad_accum}")
-        return self
-
-    def key(self) -> dict:
-        """The settings that change what is learned (for cache keys): not device or bookkeeping."""
-        return self.model_dump(exclude={"device", "predict_batch_size", "save_checkpoint"})
 
 
 class ProbeClassifier:
@@ -188,7 +127,7 @@ class ProbeClassifier:
             head = PairwiseHead(head)
         opt = torch.optim.AdamW(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         n = len(x)
-        draw = _weighted_draw(sample_weight, n)
+        draw = weighted_draw(sample_weight, n)
         gold = None if gold_mask is None else torch.as_tensor(np.asarray(gold_mask, dtype=bool))
         if gold is not None and len(gold) != n:
             raise ValueError(f"gold_mask has {len(gold)} entries for {n} examples")
@@ -210,7 +149,7 @@ class ProbeClassifier:
                 if gold is None:
                     out = loss(head(x[idx]), y[idx], step / total)
                 else:
-                    out = _mixed_loss(loss, head(x[idx]), y[idx], gold[idx], step / total)
+                    out = mixed_loss(loss, head(x[idx]), y[idx], gold[idx], step / total)
                 opt.zero_grad()
                 out.backward()
                 opt.step()
@@ -225,47 +164,6 @@ class ProbeClassifier:
         with torch.no_grad(), single_thread():
             logits = self._head(torch.from_numpy(feats))
             return torch.softmax(logits, -1).numpy().astype(np.float64)
-
-
-@contextmanager
-def single_thread() -> Iterator[None]:
-    """Run torch on one thread: a probe head's small matrices gain nothing from intra-op
-    threads, and on a loaded 2-core machine the thread hand-offs made each step ~50x slower."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(n)
-
-
-def _weighted_draw(sample_weight: np.ndarray | None, n: int):
-    """Normalised sampling probabilities as a tensor, or None for uniform epochs."""
-    import torch
-
-    if sample_weight is None:
-        return None
-    w = np.asarray(sample_weight, dtype=np.float64)
-    if w.shape != (n,) or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
-        raise ValueError(f"sample_weight must be {n} finite non-negative numbers with a positive sum")
-    return torch.as_tensor(w / w.sum(), dtype=torch.float64)
-
-
-def _mixed_loss(loss: LossFn, logits, targets, gold, step_frac: float):
-    """`loss` on the weakly labelled rows, cross-entropy on the gold rows, weighted by row counts."""
-    import torch.nn.functional as F
-
-    n = len(logits)
-    out = logits.new_zeros(())
-    weak = ~gold
-    if weak.any():
-        out = out + loss(logits[weak], targets[weak], step_frac) * (weak.sum() / n)
-    if gold.any():
-        xent = -(targets[gold] * F.log_softmax(logits[gold], -1)).sum(-1).mean()
-        out = out + xent * (gold.sum() / n)
-    return out
 
 
 class TfidfClassifier:

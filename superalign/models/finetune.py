@@ -32,16 +32,14 @@ import numpy as np
 import torch
 
 from ..errors import ModelError
-from .classifiers import FinetuneConfig, LossFn, _mixed_loss, _weighted_draw
+from ..losses import soft_xent
+from .settings import FinetuneConfig
+from .training import LossFn, mixed_loss, weighted_draw
 from .hf import collate, length_grouped_batches, load_classifier, random_batches, resolve_device, sorted_batches, tokenize
 
 log = logging.getLogger(__name__)
 
 WEIGHTS, META = "weights.safetensors", "meta.json"
-
-
-def _soft_xent(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    return -(targets * torch.log_softmax(logits, -1)).sum(-1)
 
 
 class EarlyStopping:
@@ -139,7 +137,7 @@ class FinetuneClassifier:
         y = torch.as_tensor(np.asarray(soft_labels), dtype=torch.float32)
         if y.ndim != 2 or len(y) != len(texts) or len(texts) == 0:
             raise ModelError(f"fit needs (n, k) soft labels for n > 0 texts; got {tuple(y.shape)} for {len(texts)} texts")
-        draw = _weighted_draw(sample_weight, len(texts))
+        draw = weighted_draw(sample_weight, len(texts))
         gold = None if gold_mask is None else torch.as_tensor(np.asarray(gold_mask, dtype=bool))
         if gold is not None and len(gold) != len(texts):
             raise ModelError(f"gold_mask has {len(gold)} entries for {len(texts)} examples")
@@ -196,7 +194,7 @@ class FinetuneClassifier:
                     if gold is None:
                         out = loss(logits, targets, frac)
                     else:
-                        out = _mixed_loss(loss, logits, targets, gold[idx].to(self.device), frac)
+                        out = mixed_loss(loss, logits, targets, gold[idx].to(self.device), frac)
                     out = out * (len(idx) / len(batch))
                     out.backward()
                     run_loss += out.detach() * len(batch)
@@ -233,7 +231,7 @@ class FinetuneClassifier:
         """Accuracy against the supervisor's argmax labels and soft cross-entropy to its labels."""
         logits = self._logits(ids, lengths)
         acc = float((logits.argmax(-1) == targets.argmax(-1)).float().mean())
-        return acc, float(_soft_xent(logits, targets).mean())
+        return acc, float(soft_xent(logits, targets))
 
     # ------------------------------------------------------------------------------ inference
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from ..errors import ModelError
-from .classifiers import FinetuneConfig
+from .settings import FinetuneConfig
 
 log = logging.getLogger(__name__)
 

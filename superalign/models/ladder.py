@@ -17,15 +17,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from .. import assets
 from ..errors import ModelError
-from .classifiers import Classifier, ProbeClassifier, ProbeConfig, ProfanityCheckClassifier, TfidfClassifier
-from .encoders import CachedEncoder, Encoder, SentenceTransformerEncoder, StaticEncoder
+from .classifiers import Classifier, ProfanityCheckClassifier, TfidfClassifier
+from .encoders import Encoder, SentenceTransformerEncoder, StaticEncoder
 
 
 @dataclass(frozen=True)
@@ -67,9 +66,6 @@ MODELS: dict[str, ModelSpec] = {
     ]
 }
 
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-
-
 def _folder_key(folder: Path) -> str:
     """Identify a local model folder by its files' names, sizes and modification times."""
     h = hashlib.sha256(str(folder.resolve()).encode())
@@ -91,54 +87,57 @@ def _is_static_folder(folder: Path) -> bool:
         return False
 
 
+def _locate(spec: str) -> tuple[str, str]:
+    """Where a model argument points: ("ladder", name), ("static", folder) for a model2vec folder,
+    ("folder", path) for a transformers / sentence-transformers folder, or ("hub", id)."""
+    if spec in MODELS:
+        return "ladder", spec
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        if _is_static_folder(path):
+            return "static", str(path)
+        if (path / "config.json").exists():
+            return "folder", str(path)
+        raise ModelError(f"{path} is not a model folder (no config.json)")
+    if assets.is_hub_id(spec):
+        return "hub", spec
+    raise ModelError(f"unknown model {spec!r}: not one of {', '.join(MODELS)}, a local folder, or a hub id (org/name)")
+
+
 def encoder_for(spec: str) -> Encoder:
     """The raw (uncached) encoder for a ladder name, local folder or hub id."""
-    if spec in MODELS:
+    kind, where = _locate(spec)
+    if kind == "ladder":
         build = MODELS[spec].encoder
         if build is None:
             raise ModelError(f"model {spec!r} has no frozen encoder")
         return build()
-    path = Path(spec).expanduser()
-    if path.is_dir():
-        if _is_static_folder(path):
-            return StaticEncoder(str(path), key=f"static:{_folder_key(path)}")
-        if (path / "config.json").exists():
-            return SentenceTransformerEncoder(str(path), key=f"st:{_folder_key(path)}")
-        raise ModelError(f"{path} is not a model folder (no config.json)")
-    if _HUB_ID.match(spec) and not spec.startswith((".", "/", "~")):
-        return SentenceTransformerEncoder(spec, key=f"hub:{spec}")
-    raise ModelError(f"unknown model {spec!r}: not one of {', '.join(MODELS)}, a local folder, or a hub id (org/name)")
+    if kind == "static":
+        return StaticEncoder(where, key=f"static:{_folder_key(Path(where))}")
+    if kind == "folder":
+        return SentenceTransformerEncoder(where, key=f"st:{_folder_key(Path(where))}")
+    return SentenceTransformerEncoder(where, key=f"hub:{where}")
 
 
 def classifier_builder(spec: str) -> Callable[[int], Classifier] | None:
     """seed -> classifier for the ladder models without a frozen encoder (tfidf, profanity_check)."""
     m = MODELS.get(spec)
     return m.classifier if m is not None and m.encoder is None else None
+
+
 def hf_source(spec: str) -> tuple[str, str] | None:
     """(path or hub id, weights key) of a fine-tunable Hugging Face model; None for tfidf/static."""
-    if spec in MODELS:
+    kind, where = _locate(spec)
+    if kind == "ladder":
         asset = MODELS[spec].hf_asset
         if asset is None:
             return None
         return str(assets.model_folder(asset)), f"{asset}@{assets.get(asset).sha256[0][:12]}"
-    path = Path(spec).expanduser()
-    if path.is_dir():
-        if _is_static_folder(path):
-            return None
-        if (path / "config.json").exists():
-            return str(path), f"hf:{_folder_key(path)}"
-        raise ModelError(f"{path} is not a model folder (no config.json)")
-    if _HUB_ID.match(spec) and not spec.startswith((".", "/", "~")):
-        return spec, f"hub:{spec}"
-    raise ModelError(f"unknown model {spec!r}: not one of {', '.join(MODELS)}, a local folder, or a hub id (org/name)")
-
-
-def build_classifier(spec: str, seed: int, probe: ProbeConfig, cache_dir: Path) -> Classifier:
-    """A fresh classifier for `spec`; frozen encoders are wrapped in the disk feature cache."""
-    build = classifier_builder(spec)
-    if build is not None:
-        return build(seed)
-    return ProbeClassifier(CachedEncoder(encoder_for(spec), cache_dir), probe, seed=seed)
+    if kind == "static":
+        return None
+    if kind == "folder":
+        return where, f"hf:{_folder_key(Path(where))}"
+    return where, f"hub:{where}"
 
 
 def model_key(spec: str) -> str:

@@ -32,7 +32,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .classifiers import Classifier, LossFn, split_pairs
+from .classifiers import Classifier, split_pairs
+from .training import LossFn
 
 _WORD = re.compile(r"[A-Za-z]+")
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"

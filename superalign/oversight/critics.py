@@ -8,6 +8,8 @@
   Saunders et al. 2022, "Self-critiquing models for assisting human evaluators"), parses it
   robustly (first valid JSON object, schema check), re-asks on a bad answer, and returns an
   explicit "unparseable" verdict when retries run out.
+
+Each is registered in `CRITICS` and built for a loop seed by ``from_context(RoleContext)``.
 """
 
 from __future__ import annotations
@@ -19,17 +21,22 @@ from typing import Any
 
 import numpy as np
 
+from ..data import one_hot
 from ..llm.base import LLM, Message
-from ..models import Classifier, ProbeClassifier, TfidfClassifier
-from .types import OversightError, Query, Verdict
+from ..models import Classifier, ModelFactory, ProbeClassifier, TfidfClassifier
+from ..registry import Registry
+from .types import OversightError, Query, RoleContext, Verdict
 
 log = logging.getLogger(__name__)
+
+CRITICS: Registry[type] = Registry("critic")
 
 
 def _short(text: str, n: int = 60) -> str:
     return text if len(text) <= n else text[: n - 3] + "..."
 
 
+@CRITICS.register("weak")
 class WeakCritic:
     """An ensemble of weak classifiers fit on ground truth; verdict = their mean probability."""
 
@@ -44,10 +51,17 @@ class WeakCritic:
         self._cache: dict[str, np.ndarray] = {}
         self._why: dict[str, str] = {}
 
+    @classmethod
+    def from_context(cls, ctx: RoleContext) -> WeakCritic:
+        """The config's `critic_models` as probes (or TF-IDF), fit on the ground truth of train_gt."""
+        from ..losses import get_loss
+
+        members = {m: ModelFactory(m, ctx.cfg.probe)(ctx.seed) for m in ctx.cfg.critic_models}
+        return cls(members, ctx.label_names).fit(ctx.train_gt.texts, ctx.train_gt.labels, get_loss("xent"))
+
     def fit(self, texts: Sequence[str], labels: np.ndarray, loss: Callable) -> WeakCritic:
         """Fit every member on gold `labels` (integer classes) of `texts`."""
-        k = len(self.label_names)
-        onehot = np.eye(k, dtype=np.float32)[np.asarray(labels)]
+        onehot = one_hot(labels, len(self.label_names))
         for m in self.members.values():
             m.fit(list(texts), onehot, loss, loss_name="xent")
         self._train = (list(texts), np.asarray(labels))
@@ -189,6 +203,7 @@ def parse_verdict(raw: str, label_names: Sequence[str]) -> Verdict | str:
     return problem
 
 
+@CRITICS.register("llm")
 class LLMCritic:
     """Asks a chat LLM for a JSON verdict; re-asks up to `max_retries` times; else "unparseable"."""
 
@@ -203,6 +218,10 @@ class LLMCritic:
         self.key = f"llm({llm.key})"
         self.calls = 0  # LLM chats sent, retries included
         self._cache: dict[tuple[str, int | None], Verdict] = {}
+
+    @classmethod
+    def from_context(cls, ctx: RoleContext) -> LLMCritic:
+        return cls(ctx.llm, ctx.label_names, ctx.task_description)
 
     def _messages(self, text: str, response: int | None) -> list[Message]:
         shown = f"A model labelled this text as \"{self.label_names[response]}\". Check it.\n" if response is not None and self.show_response else ""

@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from ..metrics import margin_uncertainty
+from ..registry import Registry
 from .types import OversightError, Query, Verdict
 
 
@@ -64,11 +66,14 @@ class HumanOracle:
 
 Policy = Callable[[np.ndarray, Sequence[Verdict], np.random.Generator], np.ndarray]  # -> scores
 
+POLICIES: Registry[Policy] = Registry("selection policy", error=OversightError)
+
 
 def _critic_probs(verdicts: Sequence[Verdict]) -> np.ndarray:
     return np.array([v.probs for v in verdicts], dtype=np.float64)
 
 
+@POLICIES.register("disagreement")
 def disagreement_policy(learner_probs: np.ndarray, verdicts: Sequence[Verdict], rng: np.random.Generator) -> np.ndarray:
     """Critic-learner disagreement (total variation) x critic uncertainty (1 - its margin).
 
@@ -76,23 +81,19 @@ def disagreement_policy(learner_probs: np.ndarray, verdicts: Sequence[Verdict], 
     """
     c = _critic_probs(verdicts)
     disagree = 0.5 * np.abs(learner_probs - c).sum(1)
-    top2 = np.sort(c, 1)[:, -2:]
-    uncertain = 1.0 - (top2[:, 1] - top2[:, 0])
-    return disagree * uncertain
+    return disagree * margin_uncertainty(c)
 
 
+@POLICIES.register("uncertainty")
 def uncertainty_policy(learner_probs: np.ndarray, verdicts: Sequence[Verdict], rng: np.random.Generator) -> np.ndarray:
     """The learner's own uncertainty (1 - margin between its top two classes)."""
-    top2 = np.sort(learner_probs, 1)[:, -2:]
-    return 1.0 - (top2[:, 1] - top2[:, 0])
+    return margin_uncertainty(learner_probs)
 
 
+@POLICIES.register("random")
 def random_policy(learner_probs: np.ndarray, verdicts: Sequence[Verdict], rng: np.random.Generator) -> np.ndarray:
     """Uniformly random (the baseline every policy should beat)."""
     return rng.random(len(learner_probs))
-
-
-POLICIES: dict[str, Policy] = {"disagreement": disagreement_policy, "uncertainty": uncertainty_policy, "random": random_policy}
 
 
 def select_for_human(
@@ -104,12 +105,11 @@ def select_for_human(
     Queries whose source is in `exclude` (already labelled) are skipped, and so is a second
     query from the same source in this batch: one label per source item is enough.
     """
-    if policy not in POLICIES:
-        raise OversightError(f"unknown selection policy {policy!r}; known: {', '.join(POLICIES)}")
+    score_fn = POLICIES.get(policy)
     k = min(k, oracle.remaining)
     if k <= 0 or not queries:
         return []
-    score = POLICIES[policy](learner_probs, verdicts, rng) + 1e-9 * rng.random(len(queries))
+    score = score_fn(learner_probs, verdicts, rng) + 1e-9 * rng.random(len(queries))
     chosen, sources = [], set(exclude)
     for i in np.argsort(-score, kind="stable"):
         q = queries[int(i)]

@@ -10,13 +10,19 @@ measured with the weak-to-strong PGR of Burns et al. 2023).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
 from ..errors import SuperalignError
+
+if TYPE_CHECKING:
+    from ..data import Dataset
+    from ..llm.base import LLM
+    from .config import LoopConfig
 
 
 class OversightError(SuperalignError):
@@ -104,13 +110,61 @@ class Learner(Protocol):
     def update(self, feedback: Feedback) -> None: ...
 
 
+@dataclass
+class RoleContext:
+    """What a registered attacker or critic is built from (``from_context``) for one loop seed.
+
+    ``llm`` is made on first use (shared by the roles of a run); ``critic`` is set once the
+    critic is built, for the attackers that consult it.
+    """
+
+    cfg: LoopConfig
+    seed: int
+    label_names: list[str]
+    task_description: str
+    train_gt: Dataset
+    make_llm: Callable[[], LLM]
+    critic: Critic | None = None
+
+    @property
+    def llm(self) -> LLM:
+        return self.make_llm()
+
+
+@dataclass
+class AttackProbe:
+    """The fixed val-split material on which every round's fresh attacks are measured.
+
+    ``queries`` and ``gold``: the val items and their gold labels (evaluation only, never trained
+    on); ``sample``: a fixed sample of val indices (``n`` of them); ``rng`` and ``folder``: what an
+    attacker's one-off `prepare` may draw from and store its fixed inputs in.
+    """
+
+    queries: list[Query]
+    gold: np.ndarray
+    sample: np.ndarray
+    n: int
+    rng: np.random.Generator
+    folder: Path
+
+    def gold_by_id(self) -> dict[str, int]:
+        return {q.id: int(y) for q, y in zip(self.queries, self.gold)}
+
+
 @runtime_checkable
 class Attacker(Protocol):
-    """Proposes `n` queries meant to make `learner` err, drawing on `pool` (unlabelled items)."""
+    """Proposes `n` queries meant to make `learner` err, drawing on `pool` (unlabelled items), and
+    measures its own success against the learner on the val probe (`BaseAttacker` has defaults
+    for ``consumes_pool`` and ``prepare``)."""
 
     name: str
+    consumes_pool: bool
+
+    def prepare(self, probe: AttackProbe) -> None: ...
 
     def propose(self, learner: Learner, pool: Sequence[Query], n: int, rng: np.random.Generator) -> list[Query]: ...
+
+    def success(self, learner: Learner, probe: AttackProbe, rng: np.random.Generator) -> dict[str, float]: ...
 
 
 @runtime_checkable
@@ -121,3 +175,12 @@ class Critic(Protocol):
     key: str
 
     def judge(self, items: Sequence[Query], responses: Sequence[int] | None = None) -> list[Verdict]: ...
+
+
+@runtime_checkable
+class TrainableCritic(Critic, Protocol):
+    """A critic that can be refit on gold labels (the loop teaches it the human labels)."""
+
+    def fit(self, texts: Sequence[str], labels: np.ndarray, loss: Callable) -> TrainableCritic: ...
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray: ...

@@ -1,9 +1,11 @@
-"""Weak-to-strong experiments."""
+"""Weak-to-strong experiments: the config, the methods, the cached stages and the runner."""
 
+from .config import ExperimentConfig
 from .methods import METHODS, MethodContext, Supervisor, get_method, method_names, register_method
-from .runner import ExperimentResult, ModelFactory, SeedRun, run_experiment, run_seed, summarize
+from .runner import ExperimentResult, SeedRun, run_experiment, run_seed, summarize
+from .stages import StageKeys, check_methods
 
 __all__ = [
-    "METHODS", "ExperimentResult", "MethodContext", "ModelFactory", "SeedRun", "Supervisor", "get_method", "method_names",
-    "register_method", "run_experiment", "run_seed", "summarize",
+    "METHODS", "ExperimentConfig", "ExperimentResult", "MethodContext", "SeedRun", "StageKeys", "Supervisor",
+    "check_methods", "get_method", "method_names", "register_method", "run_experiment", "run_seed", "summarize",
 ]

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from .runner import ModelFactory
+    from ..models import ModelFactory
 
 
 def relabel_out_of_fold(

@@ -17,7 +17,6 @@ This module imports no torch, so a fully cached run stays fast; losses load when
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -25,8 +24,10 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ..data import one_hot
 from ..errors import ConfigError, DataError
 from ..models import Classifier
+from ..registry import Registry, first_sentence, unknown_name
 
 
 @dataclass(frozen=True)
@@ -104,14 +105,7 @@ class Method:
         return self.run(ctx, self.parse(params))
 
 
-METHODS: dict[str, Method] = {}  # label interventions; losses are methods implicitly
-
-
-def first_sentence(doc: str | None) -> str:
-    """The first sentence of a docstring, on one line."""
-    para = " ".join((doc or "").strip().split("\n\n")[0].split())
-    end = re.search(r"(?<!e\.g)(?<!\bal)\.\s+(?=[A-Z])", para)  # not after "et al." or "e.g."
-    return para if end is None else para[: end.start() + 1]
+METHODS: Registry[Method] = Registry("method")  # label interventions; losses are methods implicitly
 
 
 def register_method(
@@ -122,7 +116,8 @@ def register_method(
     `supervisors(params, weak_model)` lists the extra weak supervisors it needs (fit by the runner)."""
 
     def deco(fn: Callable[[MethodContext, Any], np.ndarray]) -> Callable[[MethodContext, Any], np.ndarray]:
-        METHODS[name] = Method(name, fn, params, first_sentence(fn.__doc__), supervisors or (lambda p, weak: []), uses_features)
+        METHODS.add(name, Method(name, fn, params, first_sentence(fn.__doc__), supervisors or (lambda p, weak: []),
+                                 uses_features))
         return fn
 
     return deco
@@ -152,17 +147,13 @@ def check_method(name: str, params: dict[str, Any]) -> None:
     from ..losses import LOSSES
 
     if name not in METHODS and name not in LOSSES:
-        raise ConfigError(f"unknown method {name!r}; known: {', '.join(method_names())}")
+        raise unknown_name("method", name, method_names())
     if name in METHODS and name in LOSSES:
         raise ConfigError(f"{name!r} is both a loss and a label intervention; rename one")
     get_method(name).check(params)
 
 
 # --- label interventions ---------------------------------------------------------------------
-
-
-def _one_hot(labels: np.ndarray, k: int) -> np.ndarray:
-    return np.eye(k, dtype=np.float32)[labels]
 
 
 def _fit_subset(ctx: MethodContext, keep: np.ndarray, targets: np.ndarray, p: InterventionParams) -> np.ndarray:
@@ -258,8 +249,8 @@ def weak_ensemble(ctx: MethodContext, p: WeakEnsembleParams) -> np.ndarray:
     mean = labels.mean(0)
     if p.combine == "vote":
         k = mean.shape[1]
-        votes = _one_hot(labels.argmax(2), k).sum(0) + 1e-3 * mean  # mean probability breaks ties
-        mean = _one_hot(votes.argmax(1), k)
+        votes = one_hot(labels.argmax(2), k).sum(0) + 1e-3 * mean  # mean probability breaks ties
+        mean = one_hot(votes.argmax(1), k)
     return ctx.train(ctx.texts, mean, p.loss, p.loss_params).predict_proba(ctx.test_texts)
 
 
@@ -278,5 +269,5 @@ def s2s(ctx: MethodContext, p: S2SParams) -> np.ndarray:
         model = ctx.train(ctx.texts, targets, p.loss, p.loss_params)
         targets = model.predict_proba(ctx.texts)
         if p.hard:
-            targets = _one_hot(targets.argmax(1), targets.shape[1])
+            targets = one_hot(targets.argmax(1), targets.shape[1])
     return ctx.train(ctx.texts, targets, p.loss, p.loss_params).predict_proba(ctx.test_texts)

@@ -1,0 +1,68 @@
+"""Training settings of the models: a probe head on frozen features (`ProbeConfig`) and
+Hugging Face fine-tuning (`FinetuneConfig`). Run configs embed them (``probe.*``, ``finetune.*``)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class ProbeConfig(BaseModel):
+    """Training settings of a probe head on frozen features."""
+
+    model_config = ConfigDict(extra="forbid")
+    epochs: int = Field(30, ge=1)
+    batch_size: int = Field(64, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(1e-2, ge=0)
+    hidden: int = Field(0, ge=0, description="0 = linear probe; >0 = one hidden layer of this width")
+
+
+class FinetuneConfig(BaseModel):
+    """Training settings of Hugging Face fine-tuning (``mode: finetune``).
+
+    ``batch_size`` is the number of examples per optimizer step; ``grad_accum`` splits each step
+    into that many micro-batches (same optimization, less memory; a loss that uses batch
+    statistics, like logconf's threshold, sees one micro-batch at a time).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    lora: bool = Field(False, description="train LoRA adapters (peft) instead of all weights")
+    lora_r: int = Field(8, ge=1)
+    lora_alpha: float = Field(16.0, gt=0)
+    lora_dropout: float = Field(0.0, ge=0, lt=1)
+    lora_targets: list[str] | str = Field("all-linear", description="peft target_modules: 'all-linear' or module names")
+    epochs: int = Field(3, ge=1)
+    batch_size: int = Field(32, ge=1, description="examples per optimizer step")
+    grad_accum: int = Field(1, ge=1, description="micro-batches per optimizer step")
+    lr: float = Field(5e-5, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    warmup_frac: float = Field(0.1, ge=0, le=1, description="linear warm-up share of the cosine schedule")
+    max_grad_norm: float = Field(1.0, ge=0, description="0 = no clipping")
+    max_length: int = Field(128, ge=2, description="tokens per input (longer inputs are truncated)")
+    pooling: Literal["auto", "mean", "cls", "last"] = Field(
+        "auto", description="auto: mean for encoders, the last non-pad token for causal LMs"
+    )
+    dropout: bool = Field(True, description="train with the model's dropout probabilities (false: all zero, as in the reference)")
+    group_by_length: bool = Field(True, description="length-grouped batches (dynamic padding is always on)")
+    gradient_checkpointing: bool = False
+    early_stopping: bool = Field(True, description="stop on the val set labelled by the supervisor; keep the best weights")
+    patience: int = Field(2, ge=1, description="evaluations without improvement before stopping")
+    eval_every: int = Field(0, ge=0, description="optimizer steps between val evaluations; 0 = once per epoch")
+    bf16: bool = Field(True, description="bf16 autocast on CUDA (ignored on CPU)")
+    device: str = Field("auto", description="auto (cuda when present), cpu, cuda, cuda:1, ...")
+    predict_batch_size: int = Field(128, ge=1)
+    save_checkpoint: bool = Field(True, description="save the fitted weights (safetensors) under the store")
+
+    @model_validator(mode="after")
+    def _micro_batches(self) -> FinetuneConfig:
+        if self.batch_size % self.grad_accum:
+            raise ValueError(f"batch_size {self.batch_size} is not divisible by grad_accum {self.grad_accum}")
+        return self
+
+    def key(self) -> dict:
+        """The settings that change what is learned (for cache keys): not device or bookkeeping."""
+        return self.model_dump(exclude={"device", "predict_batch_size", "save_checkpoint"})
+
+

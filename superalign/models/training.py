@@ -1,0 +1,54 @@
+"""Training helpers shared by the probe head and fine-tuning: weighted epoch draws, the
+gold/weak mixed loss, and single-threaded torch for small heads.
+
+Torch is imported inside the functions, so importing `superalign.models` stays torch-free.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import numpy as np
+
+LossFn = Callable  # (logits, targets, step_frac) -> scalar tensor, see superalign.losses
+
+
+@contextmanager
+def single_thread() -> Iterator[None]:
+    """Run torch on one thread: a probe head's small matrices gain nothing from intra-op
+    threads, and on a loaded 2-core machine the thread hand-offs made each step ~50x slower."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
+
+
+def weighted_draw(sample_weight: np.ndarray | None, n: int):
+    """Normalised sampling probabilities as a tensor, or None for uniform epochs."""
+    import torch
+
+    if sample_weight is None:
+        return None
+    w = np.asarray(sample_weight, dtype=np.float64)
+    if w.shape != (n,) or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+        raise ValueError(f"sample_weight must be {n} finite non-negative numbers with a positive sum")
+    return torch.as_tensor(w / w.sum(), dtype=torch.float64)
+
+
+def mixed_loss(loss: LossFn, logits, targets, gold, step_frac: float):
+    """`loss` on the weakly labelled rows, cross-entropy on the gold rows, weighted by row counts."""
+    from ..losses import soft_xent
+
+    n = len(logits)
+    out = logits.new_zeros(())
+    weak = ~gold
+    if weak.any():
+        out = out + loss(logits[weak], targets[weak], step_frac) * (weak.sum() / n)
+    if gold.any():
+        out = out + soft_xent(logits[gold], targets[gold]) * (gold.sum() / n)
+    return out

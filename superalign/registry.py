@@ -1,0 +1,110 @@
+"""One way to register things by name: tasks, losses, methods, attackers, critics, selection
+policies and LLM backends are each a `Registry`.
+
+A registry maps a name to an object (a class, a function, a spec) and is filled by its
+``register`` decorator where the object is defined, in the style of Hugging Face's auto classes::
+
+    ATTACKERS = Registry("attacker")
+
+    @ATTACKERS.register("pool")
+    class PoolAttacker: ...
+
+Looking up an unknown name raises a one-line `ConfigError` that lists the known names and
+suggests the nearest ones ("did you mean ...?"); `check` is the same test for config validators.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar
+
+from .errors import ConfigError
+
+T = TypeVar("T")
+
+
+def first_sentence(doc: str | None) -> str:
+    """The first sentence of a docstring, on one line."""
+    para = " ".join((doc or "").strip().split("\n\n")[0].split())
+    end = re.search(r"(?<!e\.g)(?<!\bal)\.\s+(?=[A-Z])", para)  # not after "et al." or "e.g."
+    return para if end is None else para[: end.start() + 1]
+
+
+def unknown_name(kind: str, name: object, known: list[str], error: type[Exception] = ConfigError) -> Exception:
+    """The error for an unknown name: the known names, and the nearest ones if any are close."""
+    near = difflib.get_close_matches(str(name), known, n=3, cutoff=0.6)
+    hint = f" (did you mean {' or '.join(repr(n) for n in near)}?)" if near else ""
+    return error(f"unknown {kind} {name!r}{hint}; known: {', '.join(known) or 'none'}")
+
+
+class Registry(Generic[T]):
+    """Name -> object, filled by the `register` decorator; read like a read-only mapping."""
+
+    def __init__(self, kind: str, error: type[Exception] = ConfigError):
+        self.kind, self.error = kind, error
+        self._items: dict[str, T] = {}
+
+    def register(self, name: str) -> Callable[[T], T]:
+        """Decorator: register the decorated object under `name` (a second one is an error)."""
+
+        def deco(obj: T) -> T:
+            self.add(name, obj)
+            return obj
+
+        return deco
+
+    def add(self, name: str, obj: T) -> None:
+        """Register `obj` under `name` (for objects that are not defined by a decorated statement)."""
+        if name in self._items and self._items[name] is not obj:
+            raise ValueError(f"{self.kind} {name!r} is registered twice")
+        self._items[name] = obj
+
+    def unknown(self, name: object) -> Exception:
+        """The error for an unknown name (see `unknown_name`)."""
+        return unknown_name(self.kind, name, list(self._items), self.error)
+
+    def get(self, name: str) -> T:
+        """The object registered as `name`, or the registry's error (a `ConfigError` unless given) with suggestions."""
+        try:
+            return self._items[name]
+        except (KeyError, TypeError):
+            raise self.unknown(name) from None
+
+    def check(self, name: str) -> str:
+        """`name` if it is registered (for pydantic validators; their ValueError carries the hint)."""
+        if name not in self._items:
+            raise ValueError(str(self.unknown(name)))
+        return name
+
+    def summary(self, name: str) -> str:
+        """The first sentence of the registered object's docstring."""
+        return first_sentence(getattr(self.get(name), "__doc__", None))
+
+    def names(self) -> list[str]:
+        return list(self._items)
+
+    def items(self):
+        return self._items.items()
+
+    def values(self):
+        return self._items.values()
+
+    def keys(self):
+        return self._items.keys()
+
+    def __getitem__(self, name: str) -> T:
+        return self.get(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._items
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __repr__(self) -> str:
+        return f"Registry({self.kind!r}: {', '.join(self._items)})"
