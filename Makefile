@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: setup assets run test bench clean
+.PHONY: setup assets run test lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,7 +22,11 @@ assets: setup
 run: assets
 	$(BIN)/superalign run
 
-test: assets
+lint: setup
+	$(BIN)/ruff check superalign tests bench
+	$(BIN)/ruff format --check superalign tests bench
+
+test: assets lint
 	$(BIN)/python -m pytest -q
 
 bench: assets

@@ -36,6 +36,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _table import print_measures  # noqa: E402  (bench/ is on sys.path when a script in it runs)
+
 from superalign.losses import get_loss  # noqa: E402
 from superalign.models import FinetuneConfig, hf_source  # noqa: E402
 from superalign.models.finetune import FinetuneClassifier  # noqa: E402
@@ -74,7 +75,14 @@ def reference_eval(model, ids, labels, batch_size, device, pad_to, autocast) -> 
                 logits = reference_forward(model, x)
             probs = torch.softmax(logits, -1).detach().float().cpu().numpy().tolist()
             for j, p in enumerate(probs):
-                results.append({"input_ids": ids[i + j], "hard_label": int(np.argmax(p)), "acc": int(np.argmax(p)) == labels[i + j], "soft_label": p})
+                results.append(
+                    {
+                        "input_ids": ids[i + j],
+                        "hard_label": int(np.argmax(p)),
+                        "acc": int(np.argmax(p)) == labels[i + j],
+                        "soft_label": p,
+                    }
+                )
     return results
 
 
@@ -145,9 +153,17 @@ def throughput(args, device: torch.device) -> list[tuple[str, str, str]]:
     y = torch.tensor(np.eye(2, dtype=np.float32)[s.train_w2s.labels])
     val_y = np.eye(2, dtype=np.float32)[s.val.labels]
     steps = args.n_train * args.epochs // args.batch_size
-    cfg = FinetuneConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, max_length=args.max_length,
-                         eval_every=max(1, steps // args.evals), patience=10**6, device=str(device),
-                         predict_batch_size=args.eval_batch_size, save_checkpoint=False)
+    cfg = FinetuneConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        max_length=args.max_length,
+        eval_every=max(1, steps // args.evals),
+        patience=10**6,
+        device=str(device),
+        predict_batch_size=args.eval_batch_size,
+        save_checkpoint=False,
+    )
     tok, _ = load_classifier(source, cfg, 2, 0)
     ids = tokenize(tok, s.train_w2s.texts, args.max_length)
     val_ids = tokenize(tok, s.val.texts, args.max_length)
@@ -168,8 +184,14 @@ def throughput(args, device: torch.device) -> list[tuple[str, str, str]]:
         clf.fit(s.train_w2s.texts, y.numpy(), get_loss("xent"), val=(s.val.texts, val_y))
         n_params = non_embedding_params(clf._model)
         rates.setdefault("ours train", []).append(clf.stats["train_examples"] / clf.stats["train_seconds"])
-        if not stats or clf.stats["train_tokens"] / (clf.stats["train_seconds"] - clf.stats["eval_seconds"]) > stats["tok_s"]:
-            stats = {**clf.stats, "tok_s": clf.stats["train_tokens"] / (clf.stats["train_seconds"] - clf.stats["eval_seconds"])}
+        if (
+            not stats
+            or clf.stats["train_tokens"] / (clf.stats["train_seconds"] - clf.stats["eval_seconds"]) > stats["tok_s"]
+        ):
+            stats = {
+                **clf.stats,
+                "tok_s": clf.stats["train_tokens"] / (clf.stats["train_seconds"] - clf.stats["eval_seconds"]),
+            }
         sync(device)
         t = time.perf_counter()
         clf.predict_proba(s.test.texts)
@@ -187,11 +209,16 @@ def throughput(args, device: torch.device) -> list[tuple[str, str, str]]:
             rates.setdefault(f"{name} train", []).append(args.n_train * args.epochs / secs)
             sync(device)
             t = time.perf_counter()
-            reference_eval(model, test_ids, [int(v) for v in s.test.labels], args.eval_batch_size, device, pad_to, autocast)
+            reference_eval(
+                model, test_ids, [int(v) for v in s.test.labels], args.eval_batch_size, device, pad_to, autocast
+            )
             sync(device)
             rates.setdefault(f"{name} predict", []).append(len(test_ids) / (time.perf_counter() - t))
             del model
-        print(f"  repeat {rep + 1}/{args.repeats}: " + ", ".join(f"{k} {v[-1]:.1f}/s" for k, v in rates.items()), file=sys.stderr)
+        print(
+            f"  repeat {rep + 1}/{args.repeats}: " + ", ".join(f"{k} {v[-1]:.1f}/s" for k, v in rates.items()),
+            file=sys.stderr,
+        )
     peaks.append(matmul_peak(device, torch.bfloat16 if on_cuda_bf16 else torch.float32))
     best = {k: max(v) for k, v in rates.items()}
     peak = max(peaks)
@@ -200,7 +227,11 @@ def throughput(args, device: torch.device) -> list[tuple[str, str, str]]:
     dtype = "bf16" if on_cuda_bf16 else "fp32"
     rows = [
         ("model / device / threads", f"{args.model} / {device} / {torch.get_num_threads()}", ""),
-        ("train / val / test examples, batch, epochs", f"{args.n_train} / {args.n_eval} / {args.n_test}, {args.batch_size}, {args.epochs}", ""),
+        (
+            "train / val / test examples, batch, epochs",
+            f"{args.n_train} / {args.n_eval} / {args.n_test}, {args.batch_size}, {args.epochs}",
+            "",
+        ),
         ("ours: train examples/s (with val evals)", f"{best['ours train']:.1f}", ""),
         ("ref:  train examples/s (with val evals)", f"{best['ref train']:.1f}", ""),
         ("train throughput ratio (ours / ref)", f"{best['ours train'] / best['ref train']:.2f}x", ">= 1.5x"),
@@ -210,14 +241,23 @@ def throughput(args, device: torch.device) -> list[tuple[str, str, str]]:
     ]
     if args.pad_to_max:
         rows += [
-            ("ref pad-to-max: train / predict examples/s", f"{best['ref pad-to-max train']:.1f} / {best['ref pad-to-max predict']:.1f}", ""),
-            ("ratios vs pad-to-max (train / predict)", f"{best['ours train'] / best['ref pad-to-max train']:.2f}x / {best['ours predict'] / best['ref pad-to-max predict']:.2f}x", ""),
+            (
+                "ref pad-to-max: train / predict examples/s",
+                f"{best['ref pad-to-max train']:.1f} / {best['ref pad-to-max predict']:.1f}",
+                "",
+            ),
+            (
+                "ratios vs pad-to-max (train / predict)",
+                f"{best['ours train'] / best['ref pad-to-max train']:.2f}x"
+                f" / {best['ours predict'] / best['ref pad-to-max predict']:.2f}x",
+                "",
+            ),
         ]
     rows += [
         ("non-embedding parameters", f"{n_params / 1e6:.2f}M", ""),
         ("train tokens/s (non-pad; evals excluded)", f"{stats['tok_s']:.0f}", ""),
         ("padding overhead of our batches", f"{stats['padded_tokens'] / stats['train_tokens'] - 1:.1%}", ""),
-        (f"achieved training FLOP/s (6 N tokens/s)", f"{flops / 1e9:.1f} G", ""),
+        ("achieved training FLOP/s (6 N tokens/s)", f"{flops / 1e9:.1f} G", ""),
         (f"measured {dtype} matmul peak (2048^2)", f"{peak / 1e9:.1f} G", ""),
         ("achieved / peak (non-pad tokens)", f"{flops / peak:.1%}", ">= 40%"),
         ("achieved / peak (counting pad tokens)", f"{flops_padded / peak:.1%}", ""),
@@ -229,10 +269,9 @@ def throughput(args, device: torch.device) -> list[tuple[str, str, str]]:
 
 
 def w2s(args) -> None:
-    from superalign.cli import print_summary
-    from superalign.w2s import ExperimentConfig
+    from superalign.summaries import print_summary
     from superalign.store import Store
-    from superalign.w2s import run_experiment
+    from superalign.w2s import ExperimentConfig, run_experiment
 
     gt, w2s_n, val, test = (int(x) for x in args.w2s_sizes.split(","))
     seeds = [int(x) for x in args.w2s_seeds.split(",")]
@@ -243,7 +282,10 @@ def w2s(args) -> None:
             cfg = ExperimentConfig(**base, mode=mode, finetune=ft)
             t = time.perf_counter()
             res = run_experiment(cfg, Store(Path(tmp) / "runs"))
-            print(f"\n{mode} mode: {time.perf_counter() - t:.0f} s, sizes {base['sizes']}, finetune epochs {args.w2s_epochs}")
+            print(
+                f"\n{mode} mode: {time.perf_counter() - t:.0f} s, sizes {base['sizes']}, "
+                f"finetune epochs {args.w2s_epochs}"
+            )
             print_summary(res.summary)
 
 
@@ -261,10 +303,14 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=5e-5)
     ap.add_argument("--max-length", type=int, default=128)
     ap.add_argument("--repeats", type=int, default=2, help="alternating repeats; the best of each is reported")
-    ap.add_argument("--pad-to-max", action="store_true", help="also time the reference loop padded to the dataset's longest")
+    ap.add_argument(
+        "--pad-to-max", action="store_true", help="also time the reference loop padded to the dataset's longest"
+    )
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--skip-throughput", action="store_true")
-    ap.add_argument("--w2s", action="store_true", help="also run the sentiment W2S experiment in finetune and probe mode")
+    ap.add_argument(
+        "--w2s", action="store_true", help="also run the sentiment W2S experiment in finetune and probe mode"
+    )
     ap.add_argument("--w2s-seeds", default="0,1,2")
     ap.add_argument("--w2s-sizes", default="1000,1000,250,1000", help="train_gt,train_w2s,val,test")
     ap.add_argument("--w2s-epochs", type=int, default=2)

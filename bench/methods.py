@@ -34,7 +34,9 @@ def tasks() -> dict[str, dict]:
     sst2 = data_dir() / "sst2" / "train.tsv.gz"
     return {
         "sentiment": {"task": "sentiment"},
-        "sst2": {"task": str(sst2), "task_args": {"text_col": "text_a", "label_col": "label"}} if sst2.exists() else None,
+        "sst2": {"task": str(sst2), "task_args": {"text_col": "text_a", "label_col": "label"}}
+        if sst2.exists()
+        else None,
     }
 
 
@@ -45,9 +47,8 @@ def fmt(d: dict | None) -> str:
 
 
 def bench_task(name: str, spec: dict, seeds: list[int], store_root: Path) -> None:
-    from superalign.w2s import ExperimentConfig
     from superalign.store import Store
-    from superalign.w2s import method_names, run_experiment
+    from superalign.w2s import ExperimentConfig, method_names, run_experiment
 
     cfg = ExperimentConfig(**spec, weak="static", strong="minilm", methods=method_names(), seeds=seeds)
     t = time.perf_counter()
@@ -57,9 +58,15 @@ def bench_task(name: str, spec: dict, seeds: list[int], store_root: Path) -> Non
     secs = {m: sum(r["seconds"] for r in res.rows if r["role"] == "student" and r["method"] == m) for m in cfg.methods}
     xent = s["methods"]["xent"]["pgr"]
     print(f"\n## {name}: weak static -> strong minilm, seeds {seeds}, sizes {cfg.sizes.model_dump()}")
-    print(f"weak acc {s['weak_acc']['mean']:.3f}  ceiling acc {s['ceiling_acc']['mean']:.3f}  "
-          f"gap {s['gap']['mean']:.3f} [{s['gap']['ci'][0]:.3f}, {s['gap']['ci'][1]:.3f}]  (run {s['config_hash']}, {wall:.0f} s)")
-    head = f"{'method':<15} {'acc':>6}  {'PGR [95% CI]':<26} {'PGR - xent [paired CI]':<26} {'beats xent*':<11} {'time/xent':>9}"
+    print(
+        f"weak acc {s['weak_acc']['mean']:.3f}  ceiling acc {s['ceiling_acc']['mean']:.3f}  "
+        f"gap {s['gap']['mean']:.3f} [{s['gap']['ci'][0]:.3f}, {s['gap']['ci'][1]:.3f}]  "
+        f"(run {s['config_hash']}, {wall:.0f} s)"
+    )
+    head = (
+        f"{'method':<15} {'acc':>6}  {'PGR [95% CI]':<26} {'PGR - xent [paired CI]':<26} "
+        f"{'beats xent*':<11} {'time/xent':>9}"
+    )
     print(head)
     print("-" * len(head))
     rows = sorted(cfg.methods, key=lambda m: -(s["methods"][m]["pgr"]["mean"] or -9))
@@ -69,8 +76,10 @@ def bench_task(name: str, spec: dict, seeds: list[int], store_root: Path) -> Non
         beats = "yes" if p["mean"] is not None and xent["ci"] and p["ci"][0] > xent["ci"][1] else "no"
         if m == "xent":
             beats = "-"
-        print(f"{m:<15} {r['acc']['mean']:6.3f}  {fmt(p):<26} {fmt(r.get('pgr_vs_xent')) if m != 'xent' else '':<26} "
-              f"{beats:<11} {secs[m] / secs['xent']:8.2f}x")
+        print(
+            f"{m:<15} {r['acc']['mean']:6.3f}  {fmt(p):<26} {fmt(r.get('pgr_vs_xent')) if m != 'xent' else '':<26} "
+            f"{beats:<11} {secs[m] / secs['xent']:8.2f}x"
+        )
     print("* beats xent: the method's PGR CI lies entirely above xent's (non-overlapping 95% CIs).")
 
 
@@ -88,7 +97,8 @@ def main() -> None:
         root = args.store or Path(tmp)
         for name in args.tasks.split(","):
             if known.get(name) is None:
-                print(f"\n## {name}: skipped ({'not found: ' + str(data_dir() / 'sst2') if name in known else 'unknown task'})")
+                why = f"not found: {data_dir() / 'sst2'}" if name in known else "unknown task"
+                print(f"\n## {name}: skipped ({why})")
                 continue
             bench_task(name, known[name], seeds, root)
 

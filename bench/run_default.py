@@ -26,7 +26,12 @@ from _table import print_measures  # bench/ is on sys.path when a script in it r
 def timed_run(home: Path, store: Path) -> float:
     env = {**os.environ, "SUPERALIGN_HOME": str(home)}
     t = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "superalign", "run", "-q", "--store", str(store)], env=env, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "superalign", "run", "-q", "--store", str(store)],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     return time.perf_counter() - t
 
 

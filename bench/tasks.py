@@ -48,12 +48,10 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TQDM_DISABLE", "1")
 
-    from superalign.data import SplitSizes
-    from superalign.w2s import ExperimentConfig
-    from superalign.data import get_task, task_names
+    from superalign.data import SplitSizes, get_task, task_names
     from superalign.data.catalog import takes_data_dir
     from superalign.store import Store
-    from superalign.w2s import run_experiment
+    from superalign.w2s import ExperimentConfig, run_experiment
 
     names = args.tasks.split(",") if args.tasks else task_names()
     runs = [(n, args.weak) for n in names]
@@ -64,8 +62,13 @@ def main() -> None:
     for name, weak in runs:
         task_args = {"data_dir": args.data_dir} if takes_data_dir(name) else {}
         cfg = ExperimentConfig(
-            task=name, task_args=task_args, weak=weak, strong=args.strong, methods=["xent", "logconf"],
-            seeds=[int(s) for s in args.seeds.split(",")], sizes=SplitSizes(**SIZES.get(name, DEFAULT)),
+            task=name,
+            task_args=task_args,
+            weak=weak,
+            strong=args.strong,
+            methods=["xent", "logconf"],
+            seeds=[int(s) for s in args.seeds.split(",")],
+            sizes=SplitSizes(**SIZES.get(name, DEFAULT)),
         )
         n = len(get_task(name, **task_args).load())
         t = time.perf_counter()
@@ -78,11 +81,23 @@ def main() -> None:
     lines = []
     for name, weak, n, sz, s, _ in results:
         for m, r in s["methods"].items():
-            lines.append([name, weak, s["metric"], f"{n} ({sz.train_gt}/{sz.train_w2s}/{sz.test})", fmt(s["weak_score"]),
-                          fmt(s["ceiling_score"]), m, fmt(r["score"]),
-                          fmt(r["pgr"]) if r["pgr"]["mean"] is not None else f"undefined: {r['pgr']['reason']}"])
+            lines.append(
+                [
+                    name,
+                    weak,
+                    s["metric"],
+                    f"{n} ({sz.train_gt}/{sz.train_w2s}/{sz.test})",
+                    fmt(s["weak_score"]),
+                    fmt(s["ceiling_score"]),
+                    m,
+                    fmt(r["score"]),
+                    fmt(r["pgr"]) if r["pgr"]["mean"] is not None else f"undefined: {r['pgr']['reason']}",
+                ]
+            )
     widths = [max(len(h), *(len(x[i]) for x in lines)) for i, h in enumerate(head)]
-    print(f"weak {args.weak} -> strong {args.strong} (probe), seeds {args.seeds}; scores are each task's primary metric")
+    print(
+        f"weak {args.weak} -> strong {args.strong} (probe), seeds {args.seeds}; scores are each task's primary metric"
+    )
     print("  ".join(h.ljust(w) for h, w in zip(head, widths)))
     for x in lines:
         print("  ".join(v.ljust(w) for v, w in zip(x, widths)))

@@ -73,7 +73,7 @@ def _extract_zip_prefix(prefix: str) -> Callable[[list[Path], Path], None]:
             for member in zf.infolist():
                 if member.is_dir() or not member.filename.startswith(prefix):
                     continue
-                rel = member.filename[len(prefix):]
+                rel = member.filename[len(prefix) :]
                 target = dest / rel
                 target.parent.mkdir(parents=True, exist_ok=True)
                 with zf.open(member) as src, open(target, "wb") as out:
@@ -248,11 +248,6 @@ def fetch(name: str, force: bool = False) -> Path:
             shutil.rmtree(asset.path)
         staging.rename(asset.path)  # atomic on one filesystem: a half-unpacked asset is never visible
     return asset.path
-
-
-def fetch_defaults(large: bool = False) -> list[Path]:
-    """Fetch every asset the default run needs (and the large ones when asked)."""
-    return [fetch(a.name) for a in ASSETS.values() if large or not a.large]
 
 
 def gguf_to_safetensors(gguf: Path) -> Path:

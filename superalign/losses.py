@@ -33,7 +33,9 @@ _BOUNDS = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "l
 
 
 class Loss(Protocol):
-    def __call__(self, logits: torch.Tensor, targets: torch.Tensor, step_frac: float, **params: Any) -> torch.Tensor: ...
+    def __call__(
+        self, logits: torch.Tensor, targets: torch.Tensor, step_frac: float, **params: Any
+    ) -> torch.Tensor: ...
 
 
 LOSSES: Registry[Loss] = Registry("loss")
@@ -54,11 +56,6 @@ def loss_params_model(name: str) -> type[BaseModel]:
     return create_model(f"{name}_params", __config__=ConfigDict(extra="forbid", strict=True), **fields)
 
 
-def loss_params(name: str) -> dict[str, Any]:
-    """The hyper-parameters of loss `name` and their defaults."""
-    return loss_params_model(name)().model_dump()
-
-
 def get_loss(name: str, **params: Any) -> Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]:
     """The loss `name` with its hyper-parameters validated and bound; unknown names, unknown
     parameters and out-of-range values are one-line ConfigErrors."""
@@ -66,7 +63,9 @@ def get_loss(name: str, **params: Any) -> Callable[[torch.Tensor, torch.Tensor, 
     model = loss_params_model(name)
     unknown = set(params) - set(model.model_fields)
     if unknown:
-        raise ConfigError(f"loss {name!r} has no parameter(s) {sorted(unknown)}; it takes {sorted(model.model_fields) or 'none'}")
+        raise ConfigError(
+            f"loss {name!r} has no parameter(s) {sorted(unknown)}; it takes {sorted(model.model_fields) or 'none'}"
+        )
     try:
         bound = model.model_validate(params).model_dump()
     except ValidationError as e:
@@ -110,7 +109,11 @@ def _balanced_hard_predictions(probs: torch.Tensor, weak: torch.Tensor) -> torch
 
 @register_loss("logconf")
 def logconf(
-    logits: torch.Tensor, targets: torch.Tensor, step_frac: float, alpha_max: Fraction = 0.5, warmup_frac: Fraction = 0.2
+    logits: torch.Tensor,
+    targets: torch.Tensor,
+    step_frac: float,
+    alpha_max: Fraction = 0.5,
+    warmup_frac: Fraction = 0.2,
 ) -> torch.Tensor:
     """Auxiliary confidence loss (Burns et al. 2023, "Weak-to-strong generalization", eq. 1).
 
@@ -142,7 +145,11 @@ def _warmup(step_frac: float, alpha_max: float, warmup_frac: float) -> float:
 
 @register_loss("entropy")
 def entropy(
-    logits: torch.Tensor, targets: torch.Tensor, step_frac: float, alpha_max: Fraction = 0.5, warmup_frac: Fraction = 0.2
+    logits: torch.Tensor,
+    targets: torch.Tensor,
+    step_frac: float,
+    alpha_max: Fraction = 0.5,
+    warmup_frac: Fraction = 0.2,
 ) -> torch.Tensor:
     """Logconf with soft, unhardened self-targets (EleutherAI w2s "entropy" loss).
 
@@ -156,7 +163,9 @@ def entropy(
 
 
 @register_loss("window")
-def window(logits: torch.Tensor, targets: torch.Tensor, step_frac: float, radius: Annotated[float, Field(ge=0, le=0.5)] = 0.15) -> torch.Tensor:
+def window(
+    logits: torch.Tensor, targets: torch.Tensor, step_frac: float, radius: Annotated[float, Field(ge=0, le=0.5)] = 0.15
+) -> torch.Tensor:
     """Confidence-window loss (EleutherAI w2s): cross-entropy to the weak labels only on the
     examples where the student is still unsure, max prob < 1/k + radius (0.5 + radius for
     binary); the sum is divided by the whole batch size, so confident examples contribute 0."""
@@ -167,7 +176,11 @@ def window(logits: torch.Tensor, targets: torch.Tensor, step_frac: float, radius
 
 @register_loss("adaptconf")
 def adaptconf(
-    logits: torch.Tensor, targets: torch.Tensor, step_frac: float, temperature: Positive = 0.5, warmup_frac: Fraction = 0.0
+    logits: torch.Tensor,
+    targets: torch.Tensor,
+    step_frac: float,
+    temperature: Positive = 0.5,
+    warmup_frac: Fraction = 0.0,
 ) -> torch.Tensor:
     """Adaptive confidence distillation (Guo et al. 2024, "Vision Superalignment", AdaptConf).
 
@@ -188,7 +201,9 @@ def adaptconf(
 
 
 @register_loss("gce")
-def gce(logits: torch.Tensor, targets: torch.Tensor, step_frac: float, q: Annotated[float, Field(gt=0, le=1)] = 0.7) -> torch.Tensor:
+def gce(
+    logits: torch.Tensor, targets: torch.Tensor, step_frac: float, q: Annotated[float, Field(gt=0, le=1)] = 0.7
+) -> torch.Tensor:
     """Generalized cross-entropy (Zhang & Sabuncu 2018): (1 - p_y^q) / q, in expectation over the
     soft weak label y. q -> 0 is cross-entropy, q = 1 is mean absolute error (noise-robust)."""
     p = torch.softmax(logits, -1)
@@ -197,8 +212,12 @@ def gce(logits: torch.Tensor, targets: torch.Tensor, step_frac: float, q: Annota
 
 @register_loss("sce")
 def sce(
-    logits: torch.Tensor, targets: torch.Tensor, step_frac: float, alpha: NonNegative = 0.1, beta: NonNegative = 1.0,
-    log_floor: Annotated[float, Field(lt=0)] = -4.0
+    logits: torch.Tensor,
+    targets: torch.Tensor,
+    step_frac: float,
+    alpha: NonNegative = 0.1,
+    beta: NonNegative = 1.0,
+    log_floor: Annotated[float, Field(lt=0)] = -4.0,
 ) -> torch.Tensor:
     """Symmetric cross-entropy (Wang et al. 2019): alpha * CE(weak, student) + beta * CE(student, weak),
     the reverse term with log 0 replaced by `log_floor` (their A = -4). Defaults: their CIFAR-10 setting."""
@@ -207,7 +226,9 @@ def sce(
 
 
 @register_loss("bootstrap_soft")
-def bootstrap_soft(logits: torch.Tensor, targets: torch.Tensor, step_frac: float, beta: Fraction = 0.95) -> torch.Tensor:
+def bootstrap_soft(
+    logits: torch.Tensor, targets: torch.Tensor, step_frac: float, beta: Fraction = 0.95
+) -> torch.Tensor:
     """Soft bootstrapping (Reed et al. 2014): CE to beta * weak + (1 - beta) * student, the student
     term kept in the graph (equivalent to an entropy bonus; `entropy` with a constant alpha = 1 - beta)."""
     return soft_xent(logits, beta * targets + (1 - beta) * torch.softmax(logits, -1))

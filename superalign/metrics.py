@@ -107,7 +107,9 @@ class Estimate:
         return f"{self.mean:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
 
 
-def bootstrap_indices(n_seeds: int, n_test: list[int], n_boot: int, rng: np.random.Generator) -> list[list[tuple[int, np.ndarray]]]:
+def bootstrap_indices(
+    n_seeds: int, n_test: list[int], n_boot: int, rng: np.random.Generator
+) -> list[list[tuple[int, np.ndarray]]]:
     """Hierarchical resamples: seeds with replacement, then test examples within each seed."""
     out = []
     for _ in range(n_boot):

@@ -110,7 +110,19 @@ class Store:
         return arrays
 
     def record(self, rows: list[dict[str, Any]]) -> None:
-        cols = ["config_hash", "task", "seed", "role", "model", "method", "stage_key", "acc", "auroc", "ece", "agreement"]
+        cols = [
+            "config_hash",
+            "task",
+            "seed",
+            "role",
+            "model",
+            "method",
+            "stage_key",
+            "acc",
+            "auroc",
+            "ece",
+            "agreement",
+        ]
         with self._db() as con:
             con.executemany(
                 f"INSERT OR REPLACE INTO results ({','.join(cols)}) VALUES ({','.join('?' * len(cols))})",
@@ -120,5 +132,9 @@ class Store:
     def rows(self, config_hash: str | None = None) -> list[dict[str, Any]]:
         with self._db() as con:
             con.row_factory = sqlite3.Row
-            q = "SELECT * FROM results" + (" WHERE config_hash = ?" if config_hash else "") + " ORDER BY seed, role, method"
+            q = (
+                "SELECT * FROM results"
+                + (" WHERE config_hash = ?" if config_hash else "")
+                + " ORDER BY seed, role, method"
+            )
             return [dict(r) for r in con.execute(q, (config_hash,) if config_hash else ())]

@@ -5,8 +5,8 @@ import pytest
 
 from superalign import assets
 from superalign.data import SplitSizes
-from superalign.w2s import ExperimentConfig
 from superalign.store import Store
+from superalign.w2s import ExperimentConfig
 
 # No hub access here: fail fast instead of retrying (the hub code path is tested with local folders).
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -52,6 +52,8 @@ def shared_data():
     if path is None:
         pytest.skip("shared real data not found (set SUPERALIGN_DATA or place it at <repo>/../shared/data)")
     return path
+
+
 @pytest.fixture
 def one_torch_thread():
     """Tiny torch models on a shared 2-core box: one thread avoids OpenMP oversubscription stalls."""
@@ -75,10 +77,27 @@ def tiny_models(tmp_path_factory):
     root = tmp_path_factory.mktemp("tiny_models")
     torch.manual_seed(0)
     models = {
-        "bert": BertModel(BertConfig(vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                                     intermediate_size=64, max_position_embeddings=64)),
-        "gpt2": GPT2Model(GPT2Config(vocab_size=tok.vocab_size, n_embd=32, n_layer=2, n_head=2, n_positions=64,
-                                     bos_token_id=tok.cls_token_id, eos_token_id=tok.sep_token_id)),
+        "bert": BertModel(
+            BertConfig(
+                vocab_size=tok.vocab_size,
+                hidden_size=32,
+                num_hidden_layers=2,
+                num_attention_heads=2,
+                intermediate_size=64,
+                max_position_embeddings=64,
+            )
+        ),
+        "gpt2": GPT2Model(
+            GPT2Config(
+                vocab_size=tok.vocab_size,
+                n_embd=32,
+                n_layer=2,
+                n_head=2,
+                n_positions=64,
+                bos_token_id=tok.cls_token_id,
+                eos_token_id=tok.sep_token_id,
+            )
+        ),
     }
     for name, model in models.items():
         model.save_pretrained(root / name)

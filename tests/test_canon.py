@@ -12,8 +12,15 @@ from superalign.oversight.perturb import tokenize, word_edits
 def test_substitutions_align_an_edit_with_its_source():
     src = "The film was good and it is not slow."
     edit = "Honestly, the picture was not bad and it isn't slow."
-    assert substitutions(src, edit) == [("", "honestly,"), ("film", "picture"), ("good", "not bad"), ("is not", "isn't")]
-    assert substitutions("A great film.", "A great flm. That's my take.") == [("", "that's my take.")]  # a typo is no rule
+    assert substitutions(src, edit) == [
+        ("", "honestly,"),
+        ("film", "picture"),
+        ("good", "not bad"),
+        ("is not", "isn't"),
+    ]
+    assert substitutions("A great film.", "A great flm. That's my take.") == [
+        ("", "that's my take.")
+    ]  # a typo is no rule
     assert substitutions("I love it", "I really love it") == []  # a lone inserted word is not a frame
     assert substitutions("Same text", "same  text") == []  # case and spacing are not edits
 
@@ -38,7 +45,11 @@ def test_every_edit_of_the_attackers_repertoire_reads_as_its_source_once_learnt(
 
 
 def test_representative_is_the_most_frequent_member_and_frames_are_dropped():
-    pairs = [("a fine picture", "a good picture"), ("a decent one", "a fine one"), ("Honestly, a good one", "a good one")]
+    pairs = [
+        ("a fine picture", "a good picture"),
+        ("a decent one", "a fine one"),
+        ("Honestly, a good one", "a good one"),
+    ]
     canon = EditCanonicalizer().fit(pairs, ["good good good", "fine", "decent decent"])
     assert {"good", "fine", "decent"} in canon.classes and canon.representative["fine"] == "good"
     assert canon(["HONESTLY, a Decent FINE film"]) == ["a Good GOOD film"]

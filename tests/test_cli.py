@@ -18,7 +18,9 @@ FAST = ["--weak", "tfidf", "--strong", "static", "--seeds", "0", "--set", "n_boo
 
 
 def cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "superalign", *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "superalign", *args], capture_output=True, text=True, cwd=cwd, timeout=300
+    )
 
 
 def test_listings():
@@ -30,7 +32,16 @@ def test_listings():
 
 def test_run_writes_summary(tmp_path):
     require_assets("vader", "static")
-    sizes = ["--set", "sizes.train_gt=200", "--set", "sizes.train_w2s=300", "--set", "sizes.val=20", "--set", "sizes.test=200"]
+    sizes = [
+        "--set",
+        "sizes.train_gt=200",
+        "--set",
+        "sizes.train_w2s=300",
+        "--set",
+        "sizes.val=20",
+        "--set",
+        "sizes.test=200",
+    ]
     r = runner.invoke(app, ["run", *FAST, *sizes, "--store", str(tmp_path / "runs"), "--out", str(tmp_path / "out")])
     assert r.exit_code == 0, r.output
     s = json.loads((tmp_path / "out" / "summary.json").read_text())
@@ -41,10 +52,46 @@ def test_run_writes_summary(tmp_path):
 def test_run_finetune_mode(tmp_path, tiny_models, one_torch_thread):
     """--mode finetune fine-tunes a Hugging Face folder; its checkpoints land in the store."""
     require_assets("vader")
-    sizes = ["--set", "sizes.train_gt=100", "--set", "sizes.train_w2s=120", "--set", "sizes.val=30", "--set", "sizes.test=100"]
-    ft = ["--set", "finetune.epochs=1", "--set", "finetune.max_length=32", "--set", "finetune.lr=0.002", "--set", "finetune.lora=true"]
-    args = ["run", "--weak", "tfidf", "--strong", tiny_models["gpt2"], "--mode", "finetune", "--seeds", "0",
-            "--set", "n_bootstrap=50", "-q", *sizes, *ft, "--store", str(tmp_path / "runs"), "--out", str(tmp_path / "out")]
+    sizes = [
+        "--set",
+        "sizes.train_gt=100",
+        "--set",
+        "sizes.train_w2s=120",
+        "--set",
+        "sizes.val=30",
+        "--set",
+        "sizes.test=100",
+    ]
+    ft = [
+        "--set",
+        "finetune.epochs=1",
+        "--set",
+        "finetune.max_length=32",
+        "--set",
+        "finetune.lr=0.002",
+        "--set",
+        "finetune.lora=true",
+    ]
+    args = [
+        "run",
+        "--weak",
+        "tfidf",
+        "--strong",
+        tiny_models["gpt2"],
+        "--mode",
+        "finetune",
+        "--seeds",
+        "0",
+        "--set",
+        "n_bootstrap=50",
+        "-q",
+        *sizes,
+        *ft,
+        "--store",
+        str(tmp_path / "runs"),
+        "--out",
+        str(tmp_path / "out"),
+    ]
     r = runner.invoke(app, args)
     assert r.exit_code == 0, r.output
     s = json.loads((tmp_path / "out" / "summary.json").read_text())
@@ -57,7 +104,9 @@ def test_run_finetune_mode(tmp_path, tiny_models, one_torch_thread):
 @pytest.fixture
 def table(tmp_path):
     p = tmp_path / "t.csv"
-    pd.DataFrame({"text": [f"t{i}" for i in range(40)], "label": [0, 1] * 20, "multi": [0, 1, 2, 3] * 10}).to_csv(p, index=False)
+    pd.DataFrame({"text": [f"t{i}" for i in range(40)], "label": [0, 1] * 20, "multi": [0, 1, 2, 3] * 10}).to_csv(
+        p, index=False
+    )
     return p
 
 
@@ -66,9 +115,32 @@ TINY = ["--set", "sizes.train_gt=5", "--set", "sizes.train_w2s=5", "--set", "siz
 
 def test_chain_run_prints_each_rung(tmp_path):
     require_assets("vader", "static", "minilm")
-    sizes = ["--set", "sizes.train_gt=200", "--set", "sizes.train_w2s=300", "--set", "sizes.val=20", "--set", "sizes.test=200"]
-    args = ["run", "--chain", "tfidf,static,minilm", "--methods", "xent", "--seeds", "0", "--set", "n_bootstrap=50", "-q", *sizes]
-    r = runner.invoke(app, [*args, "--store", str(tmp_path / "runs"), "--out", str(tmp_path / "out")], env={"COLUMNS": "200"})
+    sizes = [
+        "--set",
+        "sizes.train_gt=200",
+        "--set",
+        "sizes.train_w2s=300",
+        "--set",
+        "sizes.val=20",
+        "--set",
+        "sizes.test=200",
+    ]
+    args = [
+        "run",
+        "--chain",
+        "tfidf,static,minilm",
+        "--methods",
+        "xent",
+        "--seeds",
+        "0",
+        "--set",
+        "n_bootstrap=50",
+        "-q",
+        *sizes,
+    ]
+    r = runner.invoke(
+        app, [*args, "--store", str(tmp_path / "runs"), "--out", str(tmp_path / "out")], env={"COLUMNS": "200"}
+    )
     assert r.exit_code == 0, r.output
     s = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert s["chain"] == ["tfidf", "static", "minilm"] and (s["weak"], s["strong"]) == ("tfidf", "minilm")
@@ -97,18 +169,56 @@ def _bad(tmp_path, table):
         "sizes too large": (["--task", str(table)], "only 40 examples"),
         "invalid yaml": (["--config", str(bad_yaml)], "invalid YAML"),
         "bad override": (["--set", "sizes.test=-5"], "sizes.test"),
-        "unknown method": (["--task", str(table), "--methods", "xent,nosuchloss", *TINY], "unknown method 'nosuchloss'"),
+        "unknown method": (
+            ["--task", str(table), "--methods", "xent,nosuchloss", *TINY],
+            "unknown method 'nosuchloss'",
+        ),
         "bad chain": (["--chain", "static"], "chain"),
         "chain contradicts": (["--chain", "tfidf,static", "--strong", "minilm"], "contradicts chain"),
-        "data dir lacks the task": (["--task", "ethics", "--data-dir", str(tmp_path)], "has no ethics_commonsense/cm_test.csv.gz"),
-        "text model on pairs": (["--task", "preference", "--data-dir", data, "--weak", "profanity_check", "--set", "sizes.train_gt=20",
-                                 "--set", "sizes.train_w2s=20", "--set", "sizes.val=5", "--set", "sizes.test=20"], "single texts"),
+        "data dir lacks the task": (
+            ["--task", "ethics", "--data-dir", str(tmp_path)],
+            "has no ethics_commonsense/cm_test.csv.gz",
+        ),
+        "text model on pairs": (
+            [
+                "--task",
+                "preference",
+                "--data-dir",
+                data,
+                "--weak",
+                "profanity_check",
+                "--set",
+                "sizes.train_gt=20",
+                "--set",
+                "sizes.train_w2s=20",
+                "--set",
+                "sizes.val=5",
+                "--set",
+                "sizes.test=20",
+            ],
+            "single texts",
+        ),
     }
 
 
-@pytest.mark.parametrize("case", ["unknown task", "unknown model", "missing column", "non-binary labels", "empty data",
-                                  "sizes too large", "invalid yaml", "bad override", "unknown method", "bad chain",
-                                  "chain contradicts", "data dir lacks the task", "text model on pairs"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "unknown task",
+        "unknown model",
+        "missing column",
+        "non-binary labels",
+        "empty data",
+        "sizes too large",
+        "invalid yaml",
+        "bad override",
+        "unknown method",
+        "bad chain",
+        "chain contradicts",
+        "data dir lacks the task",
+        "text model on pairs",
+    ],
+)
 def test_bad_input_exits_2_with_one_line(case, tmp_path, table):
     if case == "text model on pairs" and shared_data_dir() is None:
         pytest.skip("shared real data not found (set SUPERALIGN_DATA or place it at <repo>/../shared/data)")
@@ -155,10 +265,42 @@ def test_run_preference_prints_its_metric(tmp_path):
     data = shared_data_dir()
     if data is None:
         pytest.skip("shared real data not found (set SUPERALIGN_DATA or place it at <repo>/../shared/data)")
-    sizes = ["--set", "sizes.train_gt=200", "--set", "sizes.train_w2s=300", "--set", "sizes.val=10", "--set", "sizes.test=300"]
-    r = runner.invoke(app, ["run", "--task", "preference", "--data-dir", str(data), "--weak", "tfidf", "--strong", "tfidf",
-                            "--methods", "xent", "--seeds", "0", "--set", "n_bootstrap=50", "-q", *sizes,
-                            "--store", str(tmp_path / "runs"), "--out", str(tmp_path / "out")])
+    sizes = [
+        "--set",
+        "sizes.train_gt=200",
+        "--set",
+        "sizes.train_w2s=300",
+        "--set",
+        "sizes.val=10",
+        "--set",
+        "sizes.test=300",
+    ]
+    r = runner.invoke(
+        app,
+        [
+            "run",
+            "--task",
+            "preference",
+            "--data-dir",
+            str(data),
+            "--weak",
+            "tfidf",
+            "--strong",
+            "tfidf",
+            "--methods",
+            "xent",
+            "--seeds",
+            "0",
+            "--set",
+            "n_bootstrap=50",
+            "-q",
+            *sizes,
+            "--store",
+            str(tmp_path / "runs"),
+            "--out",
+            str(tmp_path / "out"),
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert "pairwise acc." in r.output and "PGR" in r.output
     s = json.loads((tmp_path / "out" / "summary.json").read_text())

@@ -63,8 +63,11 @@ def test_binarize_labels():
 def test_file_task_formats(tmp_path, suffix):
     df = pd.DataFrame({"sentence": [f"s{i}" for i in range(10)], "y": ["pos", "neg"] * 5})
     path = tmp_path / f"d{suffix}"
-    {".csv": lambda: df.to_csv(path, index=False), ".jsonl": lambda: df.to_json(path, orient="records", lines=True),
-     ".parquet": lambda: df.to_parquet(path)}[suffix]()
+    {
+        ".csv": lambda: df.to_csv(path, index=False),
+        ".jsonl": lambda: df.to_json(path, orient="records", lines=True),
+        ".parquet": lambda: df.to_parquet(path),
+    }[suffix]()
     data = get_task(str(path), text_col="sentence", label_col="y").load()
     assert len(data) == 10 and data.labels.tolist() == [1, 0] * 5
 
@@ -103,7 +106,9 @@ def test_unknown_hub_id_is_a_clear_error():
 
 
 def test_sentiment_drops_near_zero_ratings(tmp_path):
-    (tmp_path / "movieReviewSnippets_GroundTruth.txt").write_text("1\t2.5\tgreat\n2\t-0.2\tmeh\n3\t-1.0\tbad\n4\t0.4\tok\n")
+    (tmp_path / "movieReviewSnippets_GroundTruth.txt").write_text(
+        "1\t2.5\tgreat\n2\t-0.2\tmeh\n3\t-1.0\tbad\n4\t0.4\tok\n"
+    )
     data = get_task("sentiment", path=str(tmp_path)).load()
     assert data.texts == ["great", "bad"] and data.labels.tolist() == [1, 0]
     with pytest.raises(ConfigError):

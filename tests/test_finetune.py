@@ -13,7 +13,13 @@ from superalign.losses import get_loss
 from superalign.models import FinetuneConfig
 from superalign.models.finetune import FinetuneClassifier
 from superalign.models.hf import (
-    collate, is_causal_lm, last_token_index, length_grouped_batches, load_classifier, random_batches, tokenize,
+    collate,
+    is_causal_lm,
+    last_token_index,
+    length_grouped_batches,
+    load_classifier,
+    random_batches,
+    tokenize,
 )
 
 from .conftest import require_assets
@@ -64,7 +70,9 @@ def test_pooled_logits_do_not_depend_on_padding(tiny, arch):
     assert model.causal == (arch == "gpt2") and model.pooling == ("last" if arch == "gpt2" else "mean")
     torch.nn.init.normal_(model.head.weight)  # a non-zero head, so logits reflect the pooled state
     model.eval()
-    seqs = tokenize(tok, ["a short one", "a much longer sentence with quite a few more words in it", "mid length text"], 32)
+    seqs = tokenize(
+        tok, ["a short one", "a much longer sentence with quite a few more words in it", "mid length text"], 32
+    )
     pad = 7  # a real token id, as for GPT-2 tokenizers whose pad is eos
     with torch.no_grad():
         alone = torch.cat([model(*collate([s], pad)) for s in seqs])
@@ -134,7 +142,9 @@ def test_finetune_learns_a_keyword_task(tiny, arch, lora):
     cfg = FinetuneConfig(**{**FAST, "epochs": 4, "lr": 1e-2 if lora else 2e-3}, lora=lora, early_stopping=False)
     clf = FinetuneClassifier(tiny[arch], arch, cfg, seed=0)
     untrained = FinetuneClassifier(tiny[arch], arch, cfg.model_copy(update={"epochs": 1, "lr": 1e-12}), seed=0)
-    base = (untrained.fit(texts[:16], np.eye(2)[y[:16]], get_loss("xent")).predict_proba(test_texts).argmax(1) == test_y).mean()
+    base = (
+        untrained.fit(texts[:16], np.eye(2)[y[:16]], get_loss("xent")).predict_proba(test_texts).argmax(1) == test_y
+    ).mean()
     p = clf.fit(texts, np.eye(2)[y], get_loss("xent")).predict_proba(test_texts)
     assert p.shape == (200, 2) and np.allclose(p.sum(1), 1)
     acc = (p.argmax(1) == test_y).mean()
@@ -167,8 +177,16 @@ def test_sample_weights_and_gold_rows_as_for_the_probe(tiny):
     noisy = np.r_[y[:120], 1 - y[120:]]
     w = np.r_[np.ones(120), np.zeros(120)]
     cfg = FinetuneConfig(**{**FAST, "epochs": 6}, early_stopping=False)
-    accs = [(FinetuneClassifier(tiny["bert"], "bert", cfg, seed=0).fit(texts, np.eye(2)[noisy], get_loss("xent"), sample_weight=sw)
-             .predict_proba(test_texts).argmax(1) == test_y).mean() for sw in (w, None)]
+    accs = [
+        (
+            FinetuneClassifier(tiny["bert"], "bert", cfg, seed=0)
+            .fit(texts, np.eye(2)[noisy], get_loss("xent"), sample_weight=sw)
+            .predict_proba(test_texts)
+            .argmax(1)
+            == test_y
+        ).mean()
+        for sw in (w, None)
+    ]
     assert accs[0] > 0.85 and accs[1] < 0.75, accs  # unweighted, half the labels are flipped
     seen = []
 
@@ -182,14 +200,18 @@ def test_sample_weights_and_gold_rows_as_for_the_probe(tiny):
     FinetuneClassifier(tiny["bert"], "bert", small).fit(texts[:40], np.eye(2)[y[:40]], spy, gold_mask=gold)
     assert seen == [32]  # one batch of 40 rows: the 8 gold rows went to cross-entropy
     with pytest.raises(ValueError, match="sample_weight"):
-        FinetuneClassifier(tiny["bert"], "bert", small).fit(texts[:40], np.eye(2)[y[:40]], spy, sample_weight=-np.ones(40))
+        FinetuneClassifier(tiny["bert"], "bert", small).fit(
+            texts[:40], np.eye(2)[y[:40]], spy, sample_weight=-np.ones(40)
+        )
 
 
 def test_grad_accumulation_and_checkpointing_do_not_change_training(tiny):
     texts, y = keyword_data(48, seed=0)
     preds, clfs = [], []
     for accum, ckpt in [(1, False), (4, False), (1, True)]:
-        cfg = FinetuneConfig(**{**FAST, "epochs": 1}, grad_accum=accum, gradient_checkpointing=ckpt, early_stopping=False)
+        cfg = FinetuneConfig(
+            **{**FAST, "epochs": 1}, grad_accum=accum, gradient_checkpointing=ckpt, early_stopping=False
+        )
         clfs.append(FinetuneClassifier(tiny["bert"], "bert", cfg).fit(texts, np.eye(2)[y], get_loss("xent")))
         preds.append(clfs[-1].predict_proba(texts))
     np.testing.assert_allclose(preds[1], preds[0], atol=2e-5)
@@ -211,7 +233,9 @@ def test_early_stopping_follows_the_supervisor_val_labels_and_keeps_the_best(tin
     texts, y = keyword_data(160, seed=0)
     val_texts, val_y = keyword_data(40, seed=2)
     cfg = FinetuneConfig(**{**FAST, "epochs": 6}, eval_every=2, patience=2)
-    clf = FinetuneClassifier(tiny["bert"], "bert", cfg).fit(texts, np.eye(2)[y], get_loss("xent"), val=(val_texts, np.eye(2)[1 - val_y]))
+    clf = FinetuneClassifier(tiny["bert"], "bert", cfg).fit(
+        texts, np.eye(2)[y], get_loss("xent"), val=(val_texts, np.eye(2)[1 - val_y])
+    )
     accs = [h["val_acc"] for h in clf.history]
     assert clf.stats["stopped_early"] and clf.stats["steps"] < clf.stats["total_steps"]
     assert len(accs) >= 3 and clf.history[-1]["step"] == clf.stats["steps"]
@@ -225,13 +249,17 @@ def test_early_stopping_follows_the_supervisor_val_labels_and_keeps_the_best(tin
 def test_checkpoint_is_reused_on_rerun(tiny, tmp_path):
     texts, y = keyword_data(64, seed=0)
     cfg = FinetuneConfig(**{**FAST, "epochs": 1}, lora=True, early_stopping=False)
-    first = FinetuneClassifier(tiny["gpt2"], "gpt2", cfg, checkpoint_dir=tmp_path / "ck").fit(texts, np.eye(2)[y], get_loss("xent"))
+    first = FinetuneClassifier(tiny["gpt2"], "gpt2", cfg, checkpoint_dir=tmp_path / "ck").fit(
+        texts, np.eye(2)[y], get_loss("xent")
+    )
     assert (tmp_path / "ck" / "weights.safetensors").exists() and (tmp_path / "ck" / "meta.json").exists()
 
     def never(*_):
         pytest.fail("trained again instead of loading the checkpoint")
 
-    again = FinetuneClassifier(tiny["gpt2"], "gpt2", cfg, checkpoint_dir=tmp_path / "ck").fit(texts, np.eye(2)[y], never)
+    again = FinetuneClassifier(tiny["gpt2"], "gpt2", cfg, checkpoint_dir=tmp_path / "ck").fit(
+        texts, np.eye(2)[y], never
+    )
     assert again.loaded_from_checkpoint
     np.testing.assert_allclose(again.predict_proba(texts), first.predict_proba(texts), atol=1e-6)
     full = cfg.model_copy(update={"lora": False})
@@ -264,8 +292,15 @@ def test_minilm_finetuned_on_real_sentences_beats_untrained():
     s = make_splits(data, {"train_gt": 10, "train_w2s": 400, "val": 100, "test": 400}, seed=0)
     source, key = hf_source("minilm")
     cfg = FinetuneConfig(epochs=2, batch_size=16, lr=5e-5)
-    untrained = FinetuneClassifier(source, key, cfg.model_copy(update={"epochs": 1, "lr": 1e-12, "early_stopping": False}))
-    base = (untrained.fit(s.train_w2s.texts[:16], np.eye(2)[s.train_w2s.labels[:16]], get_loss("xent")).predict_proba(s.test.texts).argmax(1) == s.test.labels).mean()
+    untrained = FinetuneClassifier(
+        source, key, cfg.model_copy(update={"epochs": 1, "lr": 1e-12, "early_stopping": False})
+    )
+    base = (
+        untrained.fit(s.train_w2s.texts[:16], np.eye(2)[s.train_w2s.labels[:16]], get_loss("xent"))
+        .predict_proba(s.test.texts)
+        .argmax(1)
+        == s.test.labels
+    ).mean()
     clf = FinetuneClassifier(source, key, cfg).fit(
         s.train_w2s.texts, np.eye(2)[s.train_w2s.labels], get_loss("xent"), val=(s.val.texts, np.eye(2)[s.val.labels])
     )

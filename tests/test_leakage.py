@@ -7,12 +7,10 @@ import dataclasses
 import numpy as np
 import pytest
 
-from superalign.data import SplitSizes
-from superalign.w2s import ExperimentConfig
-from superalign.data import get_task, make_splits
+from superalign.data import SplitSizes, get_task, make_splits
 from superalign.models import FinetuneConfig
 from superalign.store import Store
-from superalign.w2s import run_seed
+from superalign.w2s import ExperimentConfig, run_seed
 from superalign.w2s.methods import method_names
 
 from .conftest import require_assets, shared_data_dir
@@ -21,7 +19,8 @@ from .conftest import require_assets, shared_data_dir
 def _poisoned(splits):
     rng = np.random.default_rng(1)
     return dataclasses.replace(
-        splits, train_w2s=dataclasses.replace(splits.train_w2s, labels=rng.integers(0, 2, len(splits.train_w2s))),
+        splits,
+        train_w2s=dataclasses.replace(splits.train_w2s, labels=rng.integers(0, 2, len(splits.train_w2s))),
         val=dataclasses.replace(splits.val, labels=1 - splits.val.labels),
     )
 
@@ -36,11 +35,13 @@ def _assert_only_ceiling_changes(clean, dirty, names):
 
 def test_poisoned_w2s_labels_change_only_the_ceiling_for_every_method(small_cfg, store, tmp_path):
     """Every registered method, including weak_ensemble's extra supervisors, sees no train_w2s labels."""
-    cfg = small_cfg.model_copy(update={
-        "sizes": small_cfg.sizes.model_copy(update={"train_gt": 150, "train_w2s": 200, "test": 150}),
-        "methods": method_names(),
-        "method_params": {"weak_ensemble": {"models": ["tfidf", "static"], "k": 2}, "s2s": {"rounds": 1}},
-    })
+    cfg = small_cfg.model_copy(
+        update={
+            "sizes": small_cfg.sizes.model_copy(update={"train_gt": 150, "train_w2s": 200, "test": 150}),
+            "methods": method_names(),
+            "method_params": {"weak_ensemble": {"models": ["tfidf", "static"], "k": 2}, "s2s": {"rounds": 1}},
+        }
+    )
     splits = make_splits(get_task(cfg.task).load(), cfg.sizes.model_dump(), seed=0)
     weak, strong = cfg.factory(cfg.weak), cfg.factory(cfg.strong)
     clean = run_seed(cfg, splits, 0, store, weak, strong)
@@ -50,8 +51,14 @@ def test_poisoned_w2s_labels_change_only_the_ceiling_for_every_method(small_cfg,
 
 def test_poisoned_w2s_labels_do_not_reach_a_bootstrapping_chain(small_cfg, store, tmp_path):
     require_assets("minilm")
-    cfg = small_cfg.model_copy(update={"chain": ["tfidf", "static", "minilm"], "weak": "tfidf", "strong": "minilm",
-                                       "methods": ["xent", "knn_relabel"]})
+    cfg = small_cfg.model_copy(
+        update={
+            "chain": ["tfidf", "static", "minilm"],
+            "weak": "tfidf",
+            "strong": "minilm",
+            "methods": ["xent", "knn_relabel"],
+        }
+    )
     splits = make_splits(get_task(cfg.task).load(), cfg.sizes.model_dump(), seed=0)
     weak, strong, rungs = cfg.factory("tfidf"), cfg.factory("minilm"), [cfg.factory("static")]
     clean = run_seed(cfg, splits, 0, store, weak, strong, rungs=rungs)
@@ -73,7 +80,15 @@ def test_poisoning_on_alignment_tasks(task, weak, strong, methods, store, tmp_pa
     if "static" in (weak, strong):
         require_assets("static")
     sizes = SplitSizes(train_gt=150, train_w2s=200, val=10, test=150)
-    cfg = ExperimentConfig(task=task, task_args={"data_dir": str(data_dir)}, weak=weak, strong=strong, methods=methods, seeds=[0], sizes=sizes)
+    cfg = ExperimentConfig(
+        task=task,
+        task_args={"data_dir": str(data_dir)},
+        weak=weak,
+        strong=strong,
+        methods=methods,
+        seeds=[0],
+        sizes=sizes,
+    )
     splits = make_splits(get_task(task, data_dir=str(data_dir)).load(), sizes.model_dump(), seed=0)
     weak, strong = cfg.factory(cfg.weak), cfg.factory(cfg.strong)
     clean = run_seed(cfg, splits, 0, store, weak, strong)
@@ -87,13 +102,17 @@ def test_weak_model_never_predicts_its_own_training_data(small_cfg, split):
     assert not set(splits.train_gt.texts) & set(getattr(splits, split).texts)
 
 
-def test_finetuned_students_early_stop_on_weak_val_labels_never_ground_truth(small_cfg, tiny_models, one_torch_thread, tmp_path, monkeypatch):
+def test_finetuned_students_early_stop_on_weak_val_labels_never_ground_truth(
+    small_cfg, tiny_models, one_torch_thread, tmp_path, monkeypatch
+):
     """In finetune mode the students early-stop on val labelled by the weak model; poisoning the
     ground truth of train_w2s *and* val changes the ceiling alone."""
     from superalign.models.finetune import FinetuneClassifier
 
     ft = FinetuneConfig(epochs=2, batch_size=32, lr=2e-3, max_length=32, eval_every=3, patience=1, dropout=False)
-    cfg = small_cfg.model_copy(update={"mode": "finetune", "strong": tiny_models["bert"], "finetune": ft, "methods": ["xent", "logconf"]})
+    cfg = small_cfg.model_copy(
+        update={"mode": "finetune", "strong": tiny_models["bert"], "finetune": ft, "methods": ["xent", "logconf"]}
+    )
     splits = make_splits(get_task(cfg.task).load(), cfg.sizes.model_dump(), seed=0)
     rng = np.random.default_rng(1)
     poisoned = dataclasses.replace(

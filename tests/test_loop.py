@@ -7,12 +7,11 @@ import sys
 
 import numpy as np
 import pytest
-
 from typer.testing import CliRunner
 
 from superalign.cli import app
-from superalign.errors import SuperalignError
 from superalign.data import SplitSizes, get_task, make_splits
+from superalign.errors import SuperalignError
 from superalign.models import ProbeConfig
 from superalign.oversight import LoopConfig, PerturbConfig, run_loop, run_seed_loop
 from superalign.store import Store
@@ -20,9 +19,17 @@ from superalign.store import Store
 from .conftest import require_assets
 
 TINY = dict(
-    critic_models=["tfidf"], learner="static", rounds=2, human_budget=6, attack_size=6, eval_size=6,
-    sizes=SplitSizes(train_gt=150, train_w2s=300, val=40, test=200), probe=ProbeConfig(epochs=5, lr=0.01),
-    perturb=PerturbConfig(max_queries=30, max_words=4), seeds=[0], n_bootstrap=50,
+    critic_models=["tfidf"],
+    learner="static",
+    rounds=2,
+    human_budget=6,
+    attack_size=6,
+    eval_size=6,
+    sizes=SplitSizes(train_gt=150, train_w2s=300, val=40, test=200),
+    probe=ProbeConfig(epochs=5, lr=0.01),
+    perturb=PerturbConfig(max_queries=30, max_words=4),
+    seeds=[0],
+    n_bootstrap=50,
 )
 
 
@@ -54,7 +61,11 @@ def test_loop_records_every_round_and_resumes_from_disk(tiny, tmp_path):
     s = first.summary
     assert [r["round"] for r in s["rounds"]] == [0, 1, 2] and s["rounds"][0]["gain_vs_round0"]["mean"] == 0
     naive = first.seeds[0].naive_probs.argmax(1) == first.seeds[0].test_labels  # the floor: xent on critic labels
-    assert s["floor_acc"]["mean"] == pytest.approx(naive.mean()) and s["ceiling_acc"]["mean"] > 0.5 and 0 <= s["critic_ece"] <= 1
+    assert (
+        s["floor_acc"]["mean"] == pytest.approx(naive.mean())
+        and s["ceiling_acc"]["mean"] > 0.5
+        and 0 <= s["critic_ece"] <= 1
+    )
     for r in s["rounds"]:
         assert r["gain_vs_naive"]["mean"] == pytest.approx(r["acc"]["mean"] - s["floor_acc"]["mean"])
 
@@ -100,7 +111,10 @@ def test_teach_critic_refits_on_gold_plus_humans_and_rejudges_the_ledger():
     led = _teaching_ledger()
     teach_critic(critic, gt, [("a dull film", 0), ("a fine film", 1), ("dull", 0), ("fine", 1)], led)
     fb = led.feedback()
-    assert fb.targets[fb.texts.index("a dull film")].argmax() == 0 and fb.targets[fb.texts.index("a fine film")].argmax() == 1
+    assert (
+        fb.targets[fb.texts.index("a dull film")].argmax() == 0
+        and fb.targets[fb.texts.index("a fine film")].argmax() == 1
+    )
     assert set(critic._train[0]) == {"good", "great", "bad", "awful", "a dull film", "a fine film", "dull", "fine"}
 
 
@@ -109,10 +123,17 @@ def test_finetuned_learner_gets_weights_and_gold_rows(tiny, tiny_models, tmp_pat
     critic weights and human gold rows reach them (no 'training unweighted' fallback)."""
     from superalign.models import FinetuneConfig
 
-    cfg = tiny.model_copy(update={
-        "learner": tiny_models["bert"], "mode": "finetune", "rounds": 1, "human_budget": 3, "attack_size": 3, "eval_size": 3,
-        "finetune": FinetuneConfig(epochs=1, batch_size=32, lr=2e-3, max_length=32, early_stopping=False),
-    })
+    cfg = tiny.model_copy(
+        update={
+            "learner": tiny_models["bert"],
+            "mode": "finetune",
+            "rounds": 1,
+            "human_budget": 3,
+            "attack_size": 3,
+            "eval_size": 3,
+            "finetune": FinetuneConfig(epochs=1, batch_size=32, lr=2e-3, max_length=32, early_stopping=False),
+        }
+    )
     with caplog.at_level("WARNING"):
         res = run_loop(cfg, Store(tmp_path / "runs"))
     seed = res.seeds[0]
@@ -163,16 +184,54 @@ def test_pool_gold_reaches_the_learner_only_through_the_oracle(tiny, tmp_path):
 
 
 def cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "superalign", *args], capture_output=True, text=True, cwd=cwd, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "superalign", *args], capture_output=True, text=True, cwd=cwd, timeout=600
+    )
 
 
 def test_cli_loop_prints_rounds_and_summary(tmp_path):
     require_assets("vader", "static")
-    sets = ["--set", "sizes={train_gt: 150, train_w2s: 300, val: 40, test: 200}", "--set", "probe.epochs=5",
-            "--set", "attack_size=5", "--set", "eval_size=5", "--set", "perturb.max_queries=30", "--set", "n_bootstrap=50"]
-    r = CliRunner().invoke(app, ["loop", "--task", "sentiment", "--rounds", "1", "--human-budget", "4", "--attacker", "pool,perturb",
-                                 "--critic", "weak", "--critic-models", "tfidf", "--learner", "static", "--seeds", "0", *sets,
-                                 "--store", str(tmp_path / "runs"), "--out", str(tmp_path / "out")])
+    sets = [
+        "--set",
+        "sizes={train_gt: 150, train_w2s: 300, val: 40, test: 200}",
+        "--set",
+        "probe.epochs=5",
+        "--set",
+        "attack_size=5",
+        "--set",
+        "eval_size=5",
+        "--set",
+        "perturb.max_queries=30",
+        "--set",
+        "n_bootstrap=50",
+    ]
+    r = CliRunner().invoke(
+        app,
+        [
+            "loop",
+            "--task",
+            "sentiment",
+            "--rounds",
+            "1",
+            "--human-budget",
+            "4",
+            "--attacker",
+            "pool,perturb",
+            "--critic",
+            "weak",
+            "--critic-models",
+            "tfidf",
+            "--learner",
+            "static",
+            "--seeds",
+            "0",
+            *sets,
+            "--store",
+            str(tmp_path / "runs"),
+            "--out",
+            str(tmp_path / "out"),
+        ],
+    )
     assert r.exit_code == 0, (r.exception, r.output)
     assert "seed 0 round 0: acc" in r.output and "seed 0 round 1: acc" in r.output and "human 4/4" in r.output
     assert "attack success: pool 0." in r.output and "perturb 0." in r.output and "naive W2S" in r.output
@@ -180,13 +239,16 @@ def test_cli_loop_prints_rounds_and_summary(tmp_path):
     assert s["human_budget"] == 4 and len(s["rounds"]) == 2
 
 
-@pytest.mark.parametrize("args, expected", [
-    (["--attacker", "pool,nuke"], "unknown attacker"),
-    (["--human-budget", "-1"], "human_budget"),
-    (["--critic", "oracle"], "critic"),
-    (["--set", "policy=psychic"], "unknown selection policy"),
-    (["--critic", "llm", "--llm", "openai"], "SUPERALIGN_LLM_BASE_URL"),
-])
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["--attacker", "pool,nuke"], "unknown attacker"),
+        (["--human-budget", "-1"], "human_budget"),
+        (["--critic", "oracle"], "critic"),
+        (["--set", "policy=psychic"], "unknown selection policy"),
+        (["--critic", "llm", "--llm", "openai"], "SUPERALIGN_LLM_BASE_URL"),
+    ],
+)
 def test_cli_loop_bad_input_is_a_superalign_error(args, expected, tmp_path, monkeypatch):
     require_assets("vader")
     for var in ("SUPERALIGN_LLM_BASE_URL", "OPENAI_BASE_URL"):
@@ -199,7 +261,9 @@ def test_cli_loop_bad_input_is_a_superalign_error(args, expected, tmp_path, monk
 def test_cli_loop_bad_input_exits_2_with_one_line(tmp_path):
     r = cli("loop", "--attacker", "pool,nuke", "--store", str(tmp_path / "runs"))
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
-    assert r.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: ") and "unknown attacker" in lines[0], r.stderr
+    assert (
+        r.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: ") and "unknown attacker" in lines[0]
+    ), r.stderr
 
 
 class RuleLLM:
@@ -215,7 +279,8 @@ class RuleLLM:
         self.n += 1
         text = messages[-1]["content"]
         if "Write one new input" in text:
-            return f"An input that is {'clearly positive' if 'clearly positive' in text else 'sadly negative'} number {self.n}."
+            mood = "clearly positive" if "clearly positive" in text else "sadly negative"
+            return f"An input that is {mood} number {self.n}."
         if self.n % 7 == 0:
             return "I cannot decide."
         good = any(w in text.lower() for w in ("good", "great", "best", "fun", "love"))
@@ -226,10 +291,25 @@ class RuleLLM:
 
 
 def test_loop_with_llm_critic_and_generative_attacker(tiny, tmp_path):
-    cfg = tiny.model_copy(update={"critic": "llm", "attackers": ["pool", "generative"], "rounds": 1, "human_budget": 4,
-                                  "sizes": SplitSizes(train_gt=20, train_w2s=120, val=20, test=100)})
+    cfg = tiny.model_copy(
+        update={
+            "critic": "llm",
+            "attackers": ["pool", "generative"],
+            "rounds": 1,
+            "human_budget": 4,
+            "sizes": SplitSizes(train_gt=20, train_w2s=120, val=20, test=100),
+        }
+    )
     splits = _splits(cfg)
-    res = run_seed_loop(cfg, splits, 0, Store(tmp_path), label_names=["negative", "positive"], task_description="sentiment", llm=RuleLLM())
+    res = run_seed_loop(
+        cfg,
+        splits,
+        0,
+        Store(tmp_path),
+        label_names=["negative", "positive"],
+        task_description="sentiment",
+        llm=RuleLLM(),
+    )
     m = res.rounds[1]
     assert m["queries"] == {"generative": 6, "pool": 6} and m["human_spent"] == 4
     assert {"pool", "generative"} == set(m["attack"]) and m["attack"]["generative"]["n"] == cfg.eval_size
@@ -246,7 +326,11 @@ def test_the_human_labels_real_inputs_unless_told_to_label_edits(tiny, tmp_path)
         store = Store(tmp_path / where)
         run_loop(cfg, store)
         folder = store.run_dir(f"loop-{cfg.rounds_key()}") / "seed0"
-        return [h["text"] for r in range(1, cfg.rounds + 1) for h in json.loads((folder / f"round_{r}.json").read_text())["human"]]
+        return [
+            h["text"]
+            for r in range(1, cfg.rounds + 1)
+            for h in json.loads((folder / f"round_{r}.json").read_text())["human"]
+        ]
 
     default = human_texts(tiny, "default")
     assert len(default) == tiny.human_budget and all(t in pool for t in default)
@@ -259,6 +343,9 @@ def test_spelling_puts_the_word_recogniser_in_front_of_the_learner_and_its_basel
     assert cfg.rounds_key() != tiny.model_copy(update={"rounds": 1}).rounds_key()
     plain = run_seed_loop(tiny.model_copy(update={"rounds": 1}), _splits(tiny), 0, Store(tmp_path / "a"))
     spelled = run_seed_loop(cfg, _splits(tiny), 0, Store(tmp_path / "b"))
-    for a, b in [(plain.naive_probs, spelled.naive_probs), (plain.ceiling_probs, spelled.ceiling_probs),
-                 (plain.test_probs[1], spelled.test_probs[1])]:
+    for a, b in [
+        (plain.naive_probs, spelled.naive_probs),
+        (plain.ceiling_probs, spelled.ceiling_probs),
+        (plain.test_probs[1], spelled.test_probs[1]),
+    ]:
         assert a.shape == b.shape and not np.array_equal(a, b)

@@ -94,7 +94,9 @@ def test_adaptconf_weights_by_cross_entropy_disagreement():
     ex2 = 0.9 * _ce([0.3, 0.7], [0.75, 0.25]) + 0.1 * -math.log(0.75)
     assert get_loss("adaptconf")(LOGITS, weak, 0.5).item() == pytest.approx((ex1 + ex2) / 2, rel=1e-6)
     # with a warm-up, b starts at 0: plain xent
-    assert get_loss("adaptconf", warmup_frac=0.5)(LOGITS, weak, 0.0).item() == pytest.approx(get_loss("xent")(LOGITS, weak, 0.0).item())
+    assert get_loss("adaptconf", warmup_frac=0.5)(LOGITS, weak, 0.0).item() == pytest.approx(
+        get_loss("xent")(LOGITS, weak, 0.0).item()
+    )
 
 
 def test_gce_hand_value_and_limits():
@@ -106,7 +108,9 @@ def test_gce_hand_value_and_limits():
     mae = (0.2 * 0.75 + 0.8 * 0.25 + 0.6 * 0.25 + 0.4 * 0.75) / 2
     assert get_loss("gce", q=1.0)(LOGITS, WEAK, 0.5).item() == pytest.approx(mae, rel=1e-6)
     # q -> 0 is cross-entropy
-    assert get_loss("gce", q=1e-5)(LOGITS, WEAK, 0.5).item() == pytest.approx(get_loss("xent")(LOGITS, WEAK, 0.5).item(), rel=1e-3)
+    assert get_loss("gce", q=1e-5)(LOGITS, WEAK, 0.5).item() == pytest.approx(
+        get_loss("xent")(LOGITS, WEAK, 0.5).item(), rel=1e-3
+    )
     with pytest.raises(ConfigError, match="q must be"):
         get_loss("gce", q=0.0)(LOGITS, WEAK, 0.5)
 
@@ -159,4 +163,6 @@ def test_forward_hand_value_and_gold_limit():
     b = _ce([0.6, 0.4], [0.75 * 0.5 + 0.25 / 3, 0.75 * 0.5 + 0.25 * 2 / 3])
     assert get_loss("forward")(LOGITS, WEAK, 0.5).item() == pytest.approx((a + b) / 2, rel=1e-6)
     onehot = torch.tensor([[0.0, 1.0], [1.0, 0.0]])
-    assert get_loss("forward")(LOGITS, onehot, 0.5).item() == pytest.approx(get_loss("xent")(LOGITS, onehot, 0.5).item(), rel=1e-6)
+    assert get_loss("forward")(LOGITS, onehot, 0.5).item() == pytest.approx(
+        get_loss("xent")(LOGITS, onehot, 0.5).item(), rel=1e-6
+    )

@@ -3,11 +3,10 @@
 import numpy as np
 import pytest
 
-from superalign.w2s import ExperimentConfig
 from superalign.errors import ConfigError, DataError
 from superalign.losses import LOSSES
+from superalign.w2s import ExperimentConfig, check_methods
 from superalign.w2s.methods import METHODS, MethodContext, Supervisor, check_method, get_method, knn_vote, method_names
-from superalign.w2s import check_methods
 
 
 class Recorder:
@@ -33,8 +32,12 @@ def ctx_for(weak, features=None, supervisors=()):
     texts = [f"t{i}" for i in range(len(weak))]
     feats = {t: f for t, f in zip(texts, features)} if features is not None else {}
     ctx = MethodContext(
-        texts, np.asarray(weak, dtype=np.float32), ["a", "b"], lambda: Recorder(log),
-        lambda ts: np.array([feats[t] for t in ts], dtype=np.float32), [np.asarray(s, dtype=np.float32) for s in supervisors],
+        texts,
+        np.asarray(weak, dtype=np.float32),
+        ["a", "b"],
+        lambda: Recorder(log),
+        lambda ts: np.array([feats[t] for t in ts], dtype=np.float32),
+        [np.asarray(s, dtype=np.float32) for s in supervisors],
     )
     return ctx, log
 
@@ -43,7 +46,19 @@ def test_every_loss_is_a_method_and_interventions_are_registered():
     names = method_names()
     assert names[: len(LOSSES)] == list(LOSSES)
     assert {"confident", "knn_relabel", "knn_filter", "weak_ensemble", "s2s"} <= set(METHODS) <= set(names)
-    assert {"xent", "logconf", "product", "entropy", "window", "adaptconf", "gce", "sce", "bootstrap_soft", "bootstrap_hard", "forward"} <= set(names)
+    assert {
+        "xent",
+        "logconf",
+        "product",
+        "entropy",
+        "window",
+        "adaptconf",
+        "gce",
+        "sce",
+        "bootstrap_soft",
+        "bootstrap_hard",
+        "forward",
+    } <= set(names)
     ctx, log = ctx_for([[0.2, 0.8], [0.6, 0.4]])
     probs = get_method("gce")(ctx, {"q": 0.5})
     assert log[0]["loss"] == "gce" and np.allclose(log[0]["targets"], ctx.weak_labels) and probs.shape == (2, 2)
@@ -72,7 +87,9 @@ def test_config_all_methods_and_validation_up_front():
     with pytest.raises(ConfigError, match="unknown method 'logconff'"):
         check_methods(ExperimentConfig.load(None, ["method_params.logconff.alpha_max=0.75"]))
     with pytest.raises(Exception, match="unknown model"):
-        check_methods(ExperimentConfig.load(None, ["methods=[weak_ensemble]", "method_params.weak_ensemble.models=[nosuchmodel]"]))
+        check_methods(
+            ExperimentConfig.load(None, ["methods=[weak_ensemble]", "method_params.weak_ensemble.models=[nosuchmodel]"])
+        )
     with pytest.raises(ConfigError, match="needs the strong model's features"):
         check_methods(ExperimentConfig.load(None, ["strong=tfidf", "methods=[knn_relabel]"]))
 
@@ -132,7 +149,10 @@ def test_knn_filter_drops_disagreements_or_a_share():
 def test_weak_ensemble_supervisors_and_combination():
     m = get_method("weak_ensemble")
     assert m.supervisors(m.parse({}), "static") == [Supervisor("static", i, bag=True) for i in range(3)]
-    assert m.supervisors(m.parse({"models": ["tfidf", "static"], "k": 1}), "static") == [Supervisor("tfidf"), Supervisor("static")]
+    assert m.supervisors(m.parse({"models": ["tfidf", "static"], "k": 1}), "static") == [
+        Supervisor("tfidf"),
+        Supervisor("static"),
+    ]
     sups = [[[0.9, 0.1], [0.4, 0.6]], [[0.6, 0.4], [0.45, 0.55]], [[0.4, 0.6], [0.8, 0.2]]]
     ctx, log = ctx_for([[0.5, 0.5]] * 2, supervisors=sups)
     m(ctx, {})

@@ -79,8 +79,12 @@ def test_paired_pgr_difference_is_tighter_than_unpaired(rng):
         b = c.copy()
         b[np.flatnonzero(~c)[:40]] = True
         better.append(b)
-    correct = {"weak": [_correct(0.60, n, rng) for _ in range(3)], "ceiling": [_correct(0.80, n, rng) for _ in range(3)],
-               "m": m, "better": better}
+    correct = {
+        "weak": [_correct(0.60, n, rng) for _ in range(3)],
+        "ceiling": [_correct(0.80, n, rng) for _ in range(3)],
+        "m": m,
+        "better": better,
+    }
     a = PGRAnalysis(correct, n_boot=300)
     d = a.pgr_diff("better", "m")
     assert d.mean == pytest.approx(a.pgr("better").mean - a.pgr("m").mean) == pytest.approx(0.02 / 0.2)

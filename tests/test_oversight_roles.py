@@ -7,8 +7,19 @@ from superalign.data import get_task, make_splits
 from superalign.losses import get_loss
 from superalign.models import ProbeClassifier, ProbeConfig, TfidfClassifier
 from superalign.oversight import (
-    ClassifierLearner, FeedbackLedger, GenerativeAttacker, HumanOracle, LLMCritic, OversightError, PerturbationAttacker,
-    PoolAttacker, Query, Verdict, WeakCritic, parse_verdict, select_for_human,
+    ClassifierLearner,
+    FeedbackLedger,
+    GenerativeAttacker,
+    HumanOracle,
+    LLMCritic,
+    OversightError,
+    PerturbationAttacker,
+    PoolAttacker,
+    Query,
+    Verdict,
+    WeakCritic,
+    parse_verdict,
+    select_for_human,
 )
 from superalign.oversight.attackers import clean_generation
 from superalign.oversight.oracle import disagreement_policy
@@ -56,6 +67,7 @@ def q(i, text, source=True):
 
 
 # --- perturbations -------------------------------------------------------------------------------
+
 
 def test_tokenize_round_trips_and_tables_are_consistent():
     for t in ["It's not good -- really!", "  two  spaces ", "", "Ünïcode ok?"]:
@@ -112,8 +124,12 @@ def test_pool_attacker_ranks_by_uncertainty_and_disagreement():
 
 
 def test_generative_attacker_parses_answers_and_records_the_intended_class():
-    llm = ScriptedLLM(['"What a dreadfully good time I had."', "1. Sure! Here it is:", "Review: A bland, dull mess.", "ok"])
-    out = GenerativeAttacker(llm, NAMES, "movie review sentiment").propose(KeywordModel(), [q(0, "a film")], 4, np.random.default_rng(0))
+    llm = ScriptedLLM(
+        ['"What a dreadfully good time I had."', "1. Sure! Here it is:", "Review: A bland, dull mess.", "ok"]
+    )
+    out = GenerativeAttacker(llm, NAMES, "movie review sentiment").propose(
+        KeywordModel(), [q(0, "a film")], 4, np.random.default_rng(0)
+    )
     assert [o.text for o in out] == ["What a dreadfully good time I had.", "Sure! Here it is:", "A bland, dull mess."]
     assert all(o.source is None and o.intended in (0, 1) and o.attacker == "generative" for o in out)
     assert "negative" in llm.seen[0][0]["content"] or "positive" in llm.seen[0][0]["content"]
@@ -122,26 +138,33 @@ def test_generative_attacker_parses_answers_and_records_the_intended_class():
 
 # --- critics -----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("raw, label, conf", [
-    ('{"label": "positive", "confidence": 0.9, "explanation": "upbeat"}', 1, 0.9),
-    ('Sure!\n```json\n{"label": "Negative", "confidence": "85%", "explanation": "dull"}\n```', 0, 0.85),
-    ('{"label": 1, "confidence": 70}', 1, 0.7),
-    ('{"note": "x"} then {"label": "negative", "confidence": 0.2}', 0, 0.5),  # below chance: no information
-])
+
+@pytest.mark.parametrize(
+    "raw, label, conf",
+    [
+        ('{"label": "positive", "confidence": 0.9, "explanation": "upbeat"}', 1, 0.9),
+        ('Sure!\n```json\n{"label": "Negative", "confidence": "85%", "explanation": "dull"}\n```', 0, 0.85),
+        ('{"label": 1, "confidence": 70}', 1, 0.7),
+        ('{"note": "x"} then {"label": "negative", "confidence": 0.2}', 0, 0.5),  # below chance: no information
+    ],
+)
 def test_parse_verdict_reads_messy_but_valid_answers(raw, label, conf):
     v = parse_verdict(raw, NAMES)
     assert isinstance(v, Verdict) and v.label == label and v.confidence == pytest.approx(conf)
     assert sum(v.probs) == pytest.approx(1) and v.probs[label] == pytest.approx(conf)
 
 
-@pytest.mark.parametrize("raw, reason", [
-    ("I think it is positive.", "no JSON object"),
-    ('{"label": "neutral", "confidence": 0.5}', "not one of"),
-    ('{"label": "positive", "confidence": 1.7e9}', "not a number between 0 and 1"),
-    ('{"label": "positive", "confidence": "high"}', "not a number between 0 and 1"),
-    ('{"label": "positive", "confidence": 0.9', "no JSON object"),
-    ('{"label": ["positive"], "confidence": 0.9}', "not one of"),
-])
+@pytest.mark.parametrize(
+    "raw, reason",
+    [
+        ("I think it is positive.", "no JSON object"),
+        ('{"label": "neutral", "confidence": 0.5}', "not one of"),
+        ('{"label": "positive", "confidence": 1.7e9}', "not a number between 0 and 1"),
+        ('{"label": "positive", "confidence": "high"}', "not a number between 0 and 1"),
+        ('{"label": "positive", "confidence": 0.9', "no JSON object"),
+        ('{"label": ["positive"], "confidence": 0.9}', "not one of"),
+    ],
+)
 def test_parse_verdict_names_what_is_wrong(raw, reason):
     v = parse_verdict(raw, NAMES)
     assert isinstance(v, str) and reason in v
@@ -154,7 +177,10 @@ def test_llm_critic_retries_then_reports_unparseable():
     assert good.status == "ok" and good.label == 1 and good.explanation == "fun"
     assert bad.status == "unparseable" and bad.label is None and bad.probs == (0.5, 0.5) and bad.confidence == 0
     assert critic.calls == 4 and bad.explanation == "unparseable: y"  # 2 first answers, then 2 retries of the bad one
-    assert "could not be used" in llm.seen[2][-1]["content"] and llm.seen[2][-2] == {"role": "assistant", "content": "no idea"}
+    assert "could not be used" in llm.seen[2][-1]["content"] and llm.seen[2][-2] == {
+        "role": "assistant",
+        "content": "no idea",
+    }
     assert 'labelled this text as "positive"' in llm.seen[0][1]["content"]
     assert critic.judge([q(0, "fun film")], responses=[1])[0] is good and critic.calls == 4  # cached
 
@@ -179,6 +205,7 @@ def test_weak_critic_on_real_sentiment_data():
 
 # --- learner, ledger, policy ------------------------------------------------------------------
 
+
 class ToyEncoder:
     key = "toy"
 
@@ -197,7 +224,11 @@ def test_probe_fit_without_new_arguments_is_unchanged():
     texts, y = _toy()
     cfg = ProbeConfig(epochs=3, lr=0.05)
     a = ProbeClassifier(ToyEncoder(), cfg).fit(texts, np.eye(2)[y], get_loss("xent")).predict_proba(texts)
-    b = ProbeClassifier(ToyEncoder(), cfg).fit(texts, np.eye(2)[y], get_loss("xent"), sample_weight=None, gold_mask=None).predict_proba(texts)
+    b = (
+        ProbeClassifier(ToyEncoder(), cfg)
+        .fit(texts, np.eye(2)[y], get_loss("xent"), sample_weight=None, gold_mask=None)
+        .predict_proba(texts)
+    )
     np.testing.assert_array_equal(a, b)
 
 
@@ -206,14 +237,18 @@ def test_sample_weight_zero_rows_are_never_learnt_and_gold_rows_win():
     wrong = np.eye(2)[1 - y]
     w = np.r_[np.ones(200), np.zeros(200)]  # second half: flipped labels, weight 0
     targets = np.r_[np.eye(2)[y[:200]], wrong[200:]]
-    clf = ProbeClassifier(ToyEncoder(), ProbeConfig(epochs=10, lr=0.05)).fit(texts, targets, get_loss("xent"), sample_weight=w)
+    clf = ProbeClassifier(ToyEncoder(), ProbeConfig(epochs=10, lr=0.05)).fit(
+        texts, targets, get_loss("xent"), sample_weight=w
+    )
     assert (clf.predict_proba(texts).argmax(1) == y).mean() > 0.95
     with pytest.raises(ValueError, match="sample_weight"):
         ProbeClassifier(ToyEncoder()).fit(texts, targets, get_loss("xent"), sample_weight=-w)
     # logconf on critic rows that are all wrong vs. gold rows that are right: the gold mask makes gold count as gold
     gold = np.r_[np.ones(100, bool), np.zeros(300, bool)]
     t2 = np.r_[np.eye(2)[y[:100]], np.full((300, 2), 0.5)]
-    clf2 = ProbeClassifier(ToyEncoder(), ProbeConfig(epochs=10, lr=0.05)).fit(texts, t2, get_loss("logconf"), loss_name="logconf", gold_mask=gold)
+    clf2 = ProbeClassifier(ToyEncoder(), ProbeConfig(epochs=10, lr=0.05)).fit(
+        texts, t2, get_loss("logconf"), loss_name="logconf", gold_mask=gold
+    )
     assert (clf2.predict_proba(texts).argmax(1) == y).mean() > 0.9
 
 
@@ -261,7 +296,12 @@ def test_learner_trains_fresh_and_passes_weights():
     led.add_human(texts[0], int(y[0]))
     learner.update(led.feedback())
     assert (learner.predict_proba(texts).argmax(1) == y).mean() > 0.9 and learner.updates == 1
-    assert seen[0]["gold_mask"].sum() == 1 and seen[0]["sample_weight"][0] == 1.0 and seen[0]["sample_weight"][1] == pytest.approx(0.9) and seen[0]["loss_name"] == "xent"
+    assert (
+        seen[0]["gold_mask"].sum() == 1
+        and seen[0]["sample_weight"][0] == 1.0
+        and seen[0]["sample_weight"][1] == pytest.approx(0.9)
+        and seen[0]["loss_name"] == "xent"
+    )
 
 
 def test_disagreement_policy_and_selection_respect_oracle_and_sources():
@@ -269,11 +309,22 @@ def test_disagreement_policy_and_selection_respect_oracle_and_sources():
     vs = [Verdict.from_probs(np.array(p)) for p in ([0.55, 0.45], [0.99, 0.01], [0.55, 0.45], [0.55, 0.45], [0.6, 0.4])]
     s = disagreement_policy(lp, vs, np.random.default_rng(0))
     assert s[0] > s[1] and s[0] > s[2]  # disagrees and the critic is unsure
-    qs = [q(0, "a"), q(1, "b"), q(2, "c"), Query("gen:x", "d", None, "generative"), Query("perturb:pool:0:1", "a!", "pool:0", "perturb")]
+    qs = [
+        q(0, "a"),
+        q(1, "b"),
+        q(2, "c"),
+        Query("gen:x", "d", None, "generative"),
+        Query("perturb:pool:0:1", "a!", "pool:0", "perturb"),
+    ]
     oracle = HumanOracle({f"pool:{i}": 1 for i in range(3)}, budget=2)
     picked = select_for_human("disagreement", qs, lp, vs, 5, oracle, np.random.default_rng(0))
     assert len(picked) == 2 and 3 not in picked  # budget caps k; generated text has no gold
     assert not ({0, 4} <= set(picked))  # one label per source item
-    assert select_for_human("disagreement", qs, lp, vs, 5, oracle, np.random.default_rng(0), exclude={"pool:0", "pool:1", "pool:2"}) == []
+    assert (
+        select_for_human(
+            "disagreement", qs, lp, vs, 5, oracle, np.random.default_rng(0), exclude={"pool:0", "pool:1", "pool:2"}
+        )
+        == []
+    )
     with pytest.raises(OversightError, match="unknown selection policy"):
         select_for_human("nope", qs, lp, vs, 1, oracle, np.random.default_rng(0))

@@ -6,7 +6,14 @@ import torch
 
 from superalign.errors import ConfigError
 from superalign.losses import LOSSES, get_loss
-from superalign.models import CachedEncoder, ProbeClassifier, ProbeConfig, ProfanityCheckClassifier, TfidfClassifier, model_key
+from superalign.models import (
+    CachedEncoder,
+    ProbeClassifier,
+    ProbeConfig,
+    ProfanityCheckClassifier,
+    TfidfClassifier,
+    model_key,
+)
 from superalign.models.heads import PairwiseHead
 
 

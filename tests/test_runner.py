@@ -4,9 +4,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from superalign.w2s import ExperimentConfig
 from superalign.store import Store
-from superalign.w2s import run_experiment
+from superalign.w2s import ExperimentConfig, run_experiment
 
 from .conftest import SMALL, require_assets, shared_data_dir
 
@@ -44,7 +43,9 @@ def test_results_table_and_run_folder(small_cfg, store):
 def test_end_to_end_real_sentiment_static_to_minilm(store):
     """The default ladder on real human-labelled data, at small sizes: weak < ceiling, PGR defined."""
     require_assets("vader", "static", "minilm")
-    cfg = ExperimentConfig(seeds=[0, 1], sizes=SMALL.model_copy(update={"train_w2s": 600, "test": 500}), n_bootstrap=300)
+    cfg = ExperimentConfig(
+        seeds=[0, 1], sizes=SMALL.model_copy(update={"train_w2s": 600, "test": 500}), n_bootstrap=300
+    )
     s = run_experiment(cfg, store).summary
     assert set(s) >= {"task", "weak", "strong", "seeds", "weak_acc", "ceiling_acc", "methods", "config_hash"}
     assert s["weak_acc"]["ci"][1] < s["ceiling_acc"]["ci"][0], s
@@ -55,8 +56,9 @@ def test_end_to_end_real_sentiment_static_to_minilm(store):
 
 
 def test_weak_ensemble_supervisors_are_cached_stages_in_the_student_key(small_cfg, store):
-    cfg = small_cfg.model_copy(update={"methods": ["xent", "weak_ensemble"], "seeds": [0],
-                                       "method_params": {"weak_ensemble": {"k": 2}}})
+    cfg = small_cfg.model_copy(
+        update={"methods": ["xent", "weak_ensemble"], "seeds": [0], "method_params": {"weak_ensemble": {"k": 2}}}
+    )
     first = run_experiment(cfg, store)
     assert len(first.computed) == 2 + 2 + 2  # weak, ceiling, 2 bagged supervisors, 2 students
     secs = {r["method"]: r["seconds"] for r in first.rows if r["role"] == "student"}
@@ -80,10 +82,13 @@ def test_cached_rerun_never_imports_torch(small_cfg, store, tmp_path):
     code = (
         "import sys, pathlib; from superalign.w2s import ExperimentConfig; from superalign.store import Store; "
         "from superalign.w2s import run_experiment; "
-        f"r = run_experiment(ExperimentConfig.model_validate_json(pathlib.Path({str(tmp_path / 'cfg.json')!r}).read_text()), "
+        f"cfg = ExperimentConfig.model_validate_json(pathlib.Path({str(tmp_path / 'cfg.json')!r}).read_text()); "
+        "r = run_experiment(cfg, "
         f"Store({str(store.root)!r})); print(len(r.computed), 'torch' in sys.modules)"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=Path(__file__).parents[1])
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=Path(__file__).parents[1]
+    )
     assert out.stdout.split() == ["0", "False"], out.stderr
 
 
@@ -93,8 +98,16 @@ def test_primary_metric_threads_through_summary_and_pgr(store):
     if data_dir is None:
         pytest.skip("shared real data not found (set SUPERALIGN_DATA or place it at <repo>/../shared/data)")
     sizes = SMALL.model_copy(update={"train_gt": 200, "train_w2s": 400, "test": 400})
-    cfg = ExperimentConfig(task="toxicity", task_args={"data_dir": str(data_dir)}, weak="profanity_check", strong="tfidf",
-                           methods=["xent"], seeds=[0], sizes=sizes, n_bootstrap=100)
+    cfg = ExperimentConfig(
+        task="toxicity",
+        task_args={"data_dir": str(data_dir)},
+        weak="profanity_check",
+        strong="tfidf",
+        methods=["xent"],
+        seeds=[0],
+        sizes=sizes,
+        n_bootstrap=100,
+    )
     res = run_experiment(cfg, store)
     s = res.summary
     assert s["metric"] == "balanced_accuracy"

@@ -6,13 +6,16 @@ import numpy as np
 import pytest
 
 from superalign.losses import get_loss
-from superalign.models import ProbeConfig, SpelledClassifier, SpellingNormalizer
+from superalign.models import ModelFactory, ProbeConfig, SpelledClassifier, SpellingNormalizer
 from superalign.models.spelling import edits1, english_lexicon
 from superalign.oversight.perturb import char_noise, greedy_attack
-from superalign.models import ModelFactory
 
-TEXTS = ["The film was great and the acting wonderful.", "A boring, terrible story; the actors seem tired.",
-         "Great film. Great cast.", "What a wonderful story."]
+TEXTS = [
+    "The film was great and the acting wonderful.",
+    "A boring, terrible story; the actors seem tired.",
+    "Great film. Great cast.",
+    "What a wonderful story.",
+]
 
 
 def test_edits1_holds_every_single_edit():
@@ -68,7 +71,13 @@ def test_spelled_classifier_reads_normalized_inputs_and_passes_fit_options_throu
     inner = Recorder()
     clf = SpelledClassifier(inner)
     w = np.array([0.5, 1.0])
-    clf.fit(["a masterpiece of a film", "a dull film"], np.eye(2), get_loss("xent"), val=(["a masterpeice"], np.eye(2)[:1]), sample_weight=w)
+    clf.fit(
+        ["a masterpiece of a film", "a dull film"],
+        np.eye(2),
+        get_loss("xent"),
+        val=(["a masterpeice"], np.eye(2)[:1]),
+        sample_weight=w,
+    )
     assert inner.seen["val"][0] == ["a masterpiece"] and inner.seen["sample_weight"] is w
     assert clf.predict_proba(["a mastrepiece, this flim"])[0, 1] == 1.0
     assert inner.seen["predict"] == ["a masterpiece, this film"]
@@ -91,7 +100,9 @@ def test_model_factory_and_loop_learner_use_the_front_end(caplog):
     corpus = ModelFactory("tfidf", ProbeConfig(), spelling="corpus")
     assert isinstance(spelled(0), SpelledClassifier) and not isinstance(plain(0), SpelledClassifier)
     assert spelled(0).normalizer.lexicon is english_lexicon() and not corpus(0).normalizer.lexicon
-    assert spelled.key == plain.key and len({repr(f.settings) for f in (plain, spelled, corpus)}) == 3  # cached stages stay apart
+    assert (
+        spelled.key == plain.key and len({repr(f.settings) for f in (plain, spelled, corpus)}) == 3
+    )  # cached stages stay apart
     with pytest.raises(ValueError, match="unknown spelling lexicon"):
         ModelFactory("tfidf", ProbeConfig(), spelling="klingon")(0)
 
@@ -99,7 +110,12 @@ def test_model_factory_and_loop_learner_use_the_front_end(caplog):
     from superalign.oversight.types import Feedback
 
     learner = ClassifierLearner(spelled, spelled.key, "xent")
-    fb = Feedback(TEXTS, np.eye(2, dtype=np.float32)[[1, 0, 1, 1]], np.array([1.0, 0.5, 1.0, 1.0]), np.array([True, False, False, False]))
+    fb = Feedback(
+        TEXTS,
+        np.eye(2, dtype=np.float32)[[1, 0, 1, 1]],
+        np.array([1.0, 0.5, 1.0, 1.0]),
+        np.array([True, False, False, False]),
+    )
     with caplog.at_level(logging.WARNING):
         learner.update(fb)  # tf-idf takes no sample weights: the learner warns through the wrapper
     assert "training unweighted" in caplog.text
@@ -127,4 +143,6 @@ def test_a_neighbour_that_keeps_the_first_and_last_letters_wins():
     assert norm.fit(["over over over", "cat"]).word("cvt") == "cat"
     norm = SpellingNormalizer().fit(["bat bat", "bet bet bet"])
     assert norm.word("bzt") == "bet"  # both keep them: the more frequent in the fit texts
-    assert SpellingNormalizer(lexicon={"bat": 9, "bet": 1}).fit(["bat", "bet"]).word("bzt") == "bat"  # ... then in the lexicon
+    assert (
+        SpellingNormalizer(lexicon={"bat": 9, "bet": 1}).fit(["bat", "bet"]).word("bzt") == "bat"
+    )  # ... then in the lexicon

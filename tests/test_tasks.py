@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from superalign.data import get_task, make_splits, task_metric, task_names
-from superalign.data.prep import balanced_flags, clip, majority_dedup
 from superalign.data.preference import split_transcript
+from superalign.data.prep import balanced_flags, clip, majority_dedup
 from superalign.data.sources import ENV
 from superalign.errors import DataError
 
@@ -36,7 +36,7 @@ def _no_env_data(monkeypatch):
     monkeypatch.delenv(ENV, raising=False)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _load(name: str, data_dir: str):
     """Each real task is loaded once per test session (the loaders are deterministic)."""
     return get_task(name, data_dir=data_dir).load()
@@ -80,9 +80,9 @@ def test_majority_dedup_resolves_conflicts_and_drops_ties():
 
 
 def test_toxicity_binarisation_and_cleaning(tmp_path):
-    pd.DataFrame({"count": [3] * 4, "class": [0, 1, 2, 1], "tweet": ["hate &amp; more", "rude  words", "nice day", "x"]}).to_csv(
-        tmp_path / "labeled_data.csv", index=True
-    )
+    pd.DataFrame(
+        {"count": [3] * 4, "class": [0, 1, 2, 1], "tweet": ["hate &amp; more", "rude  words", "nice day", "x"]}
+    ).to_csv(tmp_path / "labeled_data.csv", index=True)
     d = get_task("toxicity", data_dir=str(tmp_path / "labeled_data.csv")).load()
     assert d.texts == ["hate & more", "rude words", "nice day", "x"] and d.labels.tolist() == [1, 1, 0, 1]
     bad = tmp_path / "bad.csv"
@@ -101,26 +101,42 @@ def _write_jsonl(path, rows):
 def test_hub_code_path_reads_the_hub_schemas(tmp_path):
     """`hub_id` = a local folder goes through `datasets.load_dataset`, like the hub ids, and the
     loaders read the hub's column names and label values (which differ from the local copies)."""
-    _write_jsonl(tmp_path / "legal" / "test.jsonl", [
-        {"index": "0", "question": "do you sell data?", "text": "We never sell data.", "answer": "Relevant"},
-        {"index": "1", "question": "do you sell data?", "text": "Cookies are small files.", "answer": "Irrelevant"},
-    ])
+    _write_jsonl(
+        tmp_path / "legal" / "test.jsonl",
+        [
+            {"index": "0", "question": "do you sell data?", "text": "We never sell data.", "answer": "Relevant"},
+            {"index": "1", "question": "do you sell data?", "text": "Cookies are small files.", "answer": "Irrelevant"},
+        ],
+    )
     legal = get_task("legal", hub_id=str(tmp_path / "legal")).load()
-    assert legal.labels.tolist() == [1, 0] and legal.texts[0] == "Question: do you sell data?\nClause: We never sell data."
-    _write_jsonl(tmp_path / "boolq" / "validation.jsonl", [
-        {"question": "is water wet", "answer": True, "passage": "Water is wet."},
-        {"question": "is fire cold", "answer": False, "passage": "Fire is hot."},
-    ])
+    assert (
+        legal.labels.tolist() == [1, 0] and legal.texts[0] == "Question: do you sell data?\nClause: We never sell data."
+    )
+    _write_jsonl(
+        tmp_path / "boolq" / "validation.jsonl",
+        [
+            {"question": "is water wet", "answer": True, "passage": "Water is wet."},
+            {"question": "is fire cold", "answer": False, "passage": "Fire is hot."},
+        ],
+    )
     boolq = get_task("boolq", hub_id=str(tmp_path / "boolq")).load()
     assert boolq.labels.tolist() == [1, 0] and boolq.texts[1] == "Passage: Fire is hot.\nQuestion: is fire cold"
-    _write_jsonl(tmp_path / "sst2" / "train.jsonl", [{"idx": i, "sentence": f"s{i} ", "label": i % 2} for i in range(6)])
+    _write_jsonl(
+        tmp_path / "sst2" / "train.jsonl", [{"idx": i, "sentence": f"s{i} ", "label": i % 2} for i in range(6)]
+    )
     _write_jsonl(tmp_path / "sst2" / "validation.jsonl", [{"idx": 0, "sentence": "dev", "label": 1}])
     sst2 = get_task("sst2", hub_id=str(tmp_path / "sst2")).load()  # split train+validation
     assert sst2.texts[:2] == ["s0", "s1"] and sst2.labels.tolist() == [0, 1] * 3 + [1]
-    _write_jsonl(tmp_path / "hh" / "test.jsonl", [
-        {"chosen": f"\n\nHuman: q{i}\n\nAssistant: kind answer {i}", "rejected": f"\n\nHuman: q{i}\n\nAssistant: rude answer {i}"}
-        for i in range(10)
-    ])
+    _write_jsonl(
+        tmp_path / "hh" / "test.jsonl",
+        [
+            {
+                "chosen": f"\n\nHuman: q{i}\n\nAssistant: kind answer {i}",
+                "rejected": f"\n\nHuman: q{i}\n\nAssistant: rude answer {i}",
+            }
+            for i in range(10)
+        ],
+    )
     pref = get_task("preference", hub_id=str(tmp_path / "hh")).load()
     assert len(pref) == 10 and pref.labels.sum() == 5
     for (a, b), y in zip(pref.texts, pref.labels):
@@ -192,7 +208,9 @@ def test_sciq_and_cosmos_candidates(shared_data):
     assert answer in {first["correct_answer"], first["distractor1"], first["distractor2"], first["distractor3"]}
     cosmos = _load("cosmos_qa", str(shared_data))
     assert all(t.startswith("Context: ") and "\nQuestion: " in t and "\nAnswer: " in t for t in cosmos.texts)
-    assert not any("None of the above choices" in t.split("\nAnswer: ")[1] for t, y in zip(cosmos.texts, cosmos.labels) if y)
+    assert not any(
+        "None of the above choices" in t.split("\nAnswer: ")[1] for t, y in zip(cosmos.texts, cosmos.labels) if y
+    )
 
 
 def test_chess_candidates_are_legal_and_positives_are_the_solution(shared_data):
@@ -224,7 +242,9 @@ def test_chess_uci_notation_hides_the_marks(shared_data):
 
 def test_balanced_flags():
     f = balanced_flags(11, 0)
-    assert f.sum() == 5 and balanced_flags(11, 0).tolist() == f.tolist() and balanced_flags(11, 1).tolist() != f.tolist()
+    assert (
+        f.sum() == 5 and balanced_flags(11, 0).tolist() == f.tolist() and balanced_flags(11, 1).tolist() != f.tolist()
+    )
 
 
 @pytest.mark.parametrize("name", ["preference", "sciq", "chess"])

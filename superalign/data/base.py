@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, Union, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -33,7 +33,7 @@ def one_hot(labels: np.ndarray, k: int = 2) -> np.ndarray:
     return np.eye(k, dtype=np.float32)[np.asarray(labels)]
 
 
-Input = Union[str, tuple[str, str]]  # a text, or a pair (A, B) of texts for preference tasks
+Input = str | tuple[str, str]  # a text, or a pair (A, B) of texts for preference tasks
 
 
 @dataclass(frozen=True)

@@ -52,7 +52,10 @@ class BoolQTask(SourcedTask):
 
     def build(self, table: pd.DataFrame) -> Dataset:
         require_columns(self.name, table, ("passage", "question", "answer"))
-        texts = [f"Passage: {clip(str(p), self.max_chars)}\nQuestion: {str(q).strip()}" for p, q in zip(table["passage"], table["question"])]
+        texts = [
+            f"Passage: {clip(str(p), self.max_chars)}\nQuestion: {str(q).strip()}"
+            for p, q in zip(table["passage"], table["question"])
+        ]
         return majority_dedup(texts, binarize_labels(table["answer"].tolist(), "answer"))
 
 
@@ -122,6 +125,7 @@ class CosmosQATask(SourcedTask):
             if not wrong:  # four identical candidates: no wrong answer to show
                 continue
             answer = true if label else wrong[rng.integers(len(wrong))]
-            texts.append(f"Context: {clip(str(row.context), self.max_chars)}\nQuestion: {str(row.question).strip()}\nAnswer: {answer}")
+            context, question = clip(str(row.context), self.max_chars), str(row.question).strip()
+            texts.append(f"Context: {context}\nQuestion: {question}\nAnswer: {answer}")
             labels.append(label)
         return majority_dedup(texts, labels)

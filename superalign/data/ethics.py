@@ -27,7 +27,9 @@ class EthicsTask(SourcedTask):
 
     name: ClassVar[str] = "ethics"
     description: ClassVar[str] = "scenario -> morally wrong / not (ETHICS commonsense, test + hard test)"
-    local: ClassVar[LocalFiles] = LocalFiles(("ethics_commonsense/cm_test.csv.gz", "ethics_commonsense/cm_test_hard.csv.gz"))
+    local: ClassVar[LocalFiles] = LocalFiles(
+        ("ethics_commonsense/cm_test.csv.gz", "ethics_commonsense/cm_test_hard.csv.gz")
+    )
     hub: ClassVar[HubSource] = HubSource("hendrycks/ethics", "commonsense", split="validation+test")
 
     def build(self, table: pd.DataFrame) -> Dataset:

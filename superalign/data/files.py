@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
-def _read_table(spec: str, split: str) -> "pd.DataFrame":
+def _read_table(spec: str, split: str) -> pd.DataFrame:
     path = Path(spec).expanduser()
     if path.is_file():
         return read_table(path)

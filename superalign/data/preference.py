@@ -50,7 +50,9 @@ class PreferenceTask(SourcedTask):
     name: ClassVar[str] = "preference"
     kind: ClassVar[str] = "preference"
     metric: ClassVar[str] = "pairwise_accuracy"
-    description: ClassVar[str] = "reward modelling: (response A, response B) -> A more harmless? (Anthropic HH-RLHF harmless-base test)"
+    description: ClassVar[str] = (
+        "reward modelling: (response A, response B) -> A more harmless? (Anthropic HH-RLHF harmless-base test)"
+    )
     local: ClassVar[LocalFiles] = LocalFiles(("hh_rlhf/harmless-base_test.jsonl.gz",))
     hub: ClassVar[HubSource] = HubSource("Anthropic/hh-rlhf", split="test", kwargs={"data_dir": "harmless-base"})
 

@@ -4,8 +4,7 @@ seeded balanced coin flips."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
-from typing import Hashable
+from collections.abc import Hashable, Sequence
 
 import numpy as np
 

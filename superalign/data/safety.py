@@ -33,7 +33,9 @@ class SafetyTask(SourcedTask):
     max_chars: int = 1000  # prompts are at most ~300 characters; the cap only guards odd inputs
 
     name: ClassVar[str] = "safety"
-    description: ClassVar[str] = "prompt -> unsafe / safe (WTS pilot study safety prompts; duplicates merged by majority)"
+    description: ClassVar[str] = (
+        "prompt -> unsafe / safe (WTS pilot study safety prompts; duplicates merged by majority)"
+    )
     local: ClassVar[LocalFiles] = LocalFiles(("wts_safety/safety.csv",))
     hub: ClassVar[HubSource] = HubSource("csv", split="train", kwargs={"data_files": _WTS_CSV})
 

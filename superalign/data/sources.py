@@ -85,15 +85,20 @@ def table_suffix(path: Path) -> str:
     return suffixes[-1] if suffixes else ""
 
 
-def read_table(path: Path, **kwargs: Any) -> "pd.DataFrame":
+def read_table(path: Path, **kwargs: Any) -> pd.DataFrame:
     """A csv / tsv / jsonl / json / parquet file (optionally .gz) as a DataFrame; a DataError if unreadable."""
     import pandas as pd
 
     kind = table_suffix(path)
     if kind not in TABLE_SUFFIXES:
         raise DataError(f"{path}: unsupported file type; use one of {', '.join(TABLE_SUFFIXES)} (optionally .gz)")
-    readers = {".csv": (pd.read_csv, {}), ".tsv": (pd.read_csv, {"sep": "\t"}), ".jsonl": (pd.read_json, {"lines": True}),
-               ".json": (pd.read_json, {}), ".parquet": (pd.read_parquet, {})}
+    readers = {
+        ".csv": (pd.read_csv, {}),
+        ".tsv": (pd.read_csv, {"sep": "\t"}),
+        ".jsonl": (pd.read_json, {"lines": True}),
+        ".json": (pd.read_json, {}),
+        ".parquet": (pd.read_parquet, {}),
+    }
     reader, defaults = readers[kind]
     try:
         return reader(path, **defaults, **kwargs)
@@ -101,7 +106,7 @@ def read_table(path: Path, **kwargs: Any) -> "pd.DataFrame":
         raise DataError(f"{path}: cannot parse: {str(e).splitlines()[0]}") from None
 
 
-def load_hub(task: str, src: HubSource) -> "pd.DataFrame":
+def load_hub(task: str, src: HubSource) -> pd.DataFrame:
     """The hub dataset (or a local dataset folder given as its id) as one DataFrame."""
     import datasets
 
@@ -115,7 +120,7 @@ def load_hub(task: str, src: HubSource) -> "pd.DataFrame":
     return ds.to_pandas()
 
 
-def require_columns(task: str, df: "pd.DataFrame", *options: tuple[str, ...]) -> tuple[str, ...]:
+def require_columns(task: str, df: pd.DataFrame, *options: tuple[str, ...]) -> tuple[str, ...]:
     """The first column set in ``options`` that the table has, else a DataError listing them."""
     for cols in options:
         if all(c in df.columns for c in cols):
@@ -166,7 +171,7 @@ class SourcedTask:
             return repr(self._hub())
         return repr([(str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns) for p in paths])
 
-    def table(self) -> "pd.DataFrame":
+    def table(self) -> pd.DataFrame:
         import pandas as pd
 
         paths = self._local_paths()
@@ -174,11 +179,11 @@ class SourcedTask:
             return load_hub(self.name, self._hub())
         return pd.concat([read_table(p, **self.local.read) for p in paths], ignore_index=True)
 
-    def load(self) -> "Dataset":
+    def load(self) -> Dataset:
         data = self.build(self.table())
         if len(data) == 0:
             raise DataError(f"task {self.name!r}: no examples in {self.location}")
         return data
 
-    def build(self, table: "pd.DataFrame") -> "Dataset":
+    def build(self, table: pd.DataFrame) -> Dataset:
         raise NotImplementedError

@@ -30,6 +30,7 @@ from .encoders import Encoder
 from .settings import ProbeConfig
 from .training import LossFn, mixed_loss, single_thread, weighted_draw
 
+
 def split_pairs(inputs: Sequence) -> tuple[list[str], list[str]] | None:
     """``(A texts, B texts)`` when the inputs are pairs, None when they are texts; mixing is an error."""
     is_pair = [isinstance(x, (tuple, list)) for x in inputs]
@@ -47,7 +48,11 @@ class Classifier(Protocol):
     key: str
 
     def fit(
-        self, texts: Sequence, soft_labels: np.ndarray, loss: LossFn, loss_name: str = "xent",
+        self,
+        texts: Sequence,
+        soft_labels: np.ndarray,
+        loss: LossFn,
+        loss_name: str = "xent",
         val: tuple[Sequence, np.ndarray] | None = None,
     ) -> Classifier: ...
 
@@ -82,13 +87,19 @@ class ProbeClassifier:
     def _features(self, inputs: Sequence) -> np.ndarray:
         x = self._encode(inputs)
         if (x.ndim == 3) != self._pairs:
-            raise ConfigError(f"this probe was trained on {'pairs' if self._pairs else 'texts'}; got {'pairs' if x.ndim == 3 else 'texts'}")
+            trained, got = ("pairs" if p else "texts" for p in (self._pairs, x.ndim == 3))
+            raise ConfigError(f"this probe was trained on {trained}; got {got}")
         return (x - self._mu) / self._sd
 
     def fit(
-        self, texts: Sequence, soft_labels: np.ndarray, loss: LossFn, loss_name: str = "xent",
+        self,
+        texts: Sequence,
+        soft_labels: np.ndarray,
+        loss: LossFn,
+        loss_name: str = "xent",
         val: tuple[Sequence, np.ndarray] | None = None,
-        sample_weight: np.ndarray | None = None, gold_mask: np.ndarray | None = None,
+        sample_weight: np.ndarray | None = None,
+        gold_mask: np.ndarray | None = None,
     ) -> ProbeClassifier:
         """Train the head for a fixed schedule (``val`` is accepted and unused). Optional, for the
         oversight learner (`superalign.oversight`):
@@ -119,7 +130,9 @@ class ProbeClassifier:
         head = (
             torch.nn.Linear(d, out_dim)
             if cfg.hidden == 0
-            else torch.nn.Sequential(torch.nn.Linear(d, cfg.hidden), torch.nn.GELU(), torch.nn.Linear(cfg.hidden, out_dim))
+            else torch.nn.Sequential(
+                torch.nn.Linear(d, cfg.hidden), torch.nn.GELU(), torch.nn.Linear(cfg.hidden, out_dim)
+            )
         )
         if self._pairs:
             from .heads import PairwiseHead  # torch, imported only when a model is trained
@@ -143,7 +156,11 @@ class ProbeClassifier:
 
         cfg, n, step = self.config, len(x), 0
         for _ in range(cfg.epochs):
-            perm = torch.randperm(n, generator=g) if draw is None else torch.multinomial(draw, n, replacement=True, generator=g)
+            perm = (
+                torch.randperm(n, generator=g)
+                if draw is None
+                else torch.multinomial(draw, n, replacement=True, generator=g)
+            )
             for i in range(0, n, cfg.batch_size):
                 idx = perm[i : i + cfg.batch_size]
                 if gold is None:
@@ -194,7 +211,11 @@ class TfidfClassifier:
         return self._vec.transform(pairs[0]) - self._vec.transform(pairs[1])
 
     def fit(
-        self, texts: Sequence, soft_labels: np.ndarray, loss: LossFn, loss_name: str = "xent",
+        self,
+        texts: Sequence,
+        soft_labels: np.ndarray,
+        loss: LossFn,
+        loss_name: str = "xent",
         val: tuple[Sequence, np.ndarray] | None = None,
     ) -> TfidfClassifier:
         import scipy.sparse as sp
@@ -252,7 +273,11 @@ class ProfanityCheckClassifier:
             raise ModelError("profanity_check needs the package: pip install alt-profanity-check==1.9.1") from None
 
     def fit(
-        self, texts: Sequence, soft_labels: np.ndarray, loss: LossFn, loss_name: str = "xent",
+        self,
+        texts: Sequence,
+        soft_labels: np.ndarray,
+        loss: LossFn,
+        loss_name: str = "xent",
         val: tuple[Sequence, np.ndarray] | None = None,
     ) -> ProfanityCheckClassifier:
         self._check(texts)

@@ -45,7 +45,9 @@ class SentenceTransformerEncoder:
             try:
                 self._model = SentenceTransformer(self.source, device=self.device)
             except (OSError, ValueError) as e:
-                raise ModelError(f"cannot load sentence-transformers model {self.source!r}: {str(e).splitlines()[0]}") from None
+                raise ModelError(
+                    f"cannot load sentence-transformers model {self.source!r}: {str(e).splitlines()[0]}"
+                ) from None
         return self._model
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
@@ -123,7 +125,9 @@ class CachedEncoder:
                 first = {h: t for h, t in zip(reversed(hashes), reversed(texts))}
                 vecs = self.inner.encode([first[h] for h in missing])
                 with con:
-                    con.executemany("INSERT OR REPLACE INTO emb VALUES (?, ?)", [(h, v.tobytes()) for h, v in zip(missing, vecs)])
+                    con.executemany(
+                        "INSERT OR REPLACE INTO emb VALUES (?, ?)", [(h, v.tobytes()) for h, v in zip(missing, vecs)]
+                    )
                 found.update(zip(missing, vecs))
         finally:
             con.close()

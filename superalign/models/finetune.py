@@ -33,9 +33,17 @@ import torch
 
 from ..errors import ModelError
 from ..losses import soft_xent
+from .hf import (
+    collate,
+    length_grouped_batches,
+    load_classifier,
+    random_batches,
+    resolve_device,
+    sorted_batches,
+    tokenize,
+)
 from .settings import FinetuneConfig
 from .training import LossFn, mixed_loss, weighted_draw
-from .hf import collate, length_grouped_batches, load_classifier, random_batches, resolve_device, sorted_batches, tokenize
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +86,14 @@ class FinetuneClassifier:
     given, is where the fitted weights are saved and, on a rerun, loaded from.
     """
 
-    def __init__(self, source: str, key: str, config: FinetuneConfig | None = None, seed: int = 0,
-                 checkpoint_dir: Path | None = None):
+    def __init__(
+        self,
+        source: str,
+        key: str,
+        config: FinetuneConfig | None = None,
+        seed: int = 0,
+        checkpoint_dir: Path | None = None,
+    ):
         self.source, self.config, self.seed = source, config or FinetuneConfig(), seed
         self.key = f"finetune({key})"
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
@@ -124,9 +138,14 @@ class FinetuneClassifier:
 
     # ------------------------------------------------------------------------------- training
     def fit(
-        self, texts: Sequence[str], soft_labels: np.ndarray, loss: LossFn, loss_name: str = "xent",
+        self,
+        texts: Sequence[str],
+        soft_labels: np.ndarray,
+        loss: LossFn,
+        loss_name: str = "xent",
         val: tuple[Sequence[str], np.ndarray] | None = None,
-        sample_weight: np.ndarray | None = None, gold_mask: np.ndarray | None = None,
+        sample_weight: np.ndarray | None = None,
+        gold_mask: np.ndarray | None = None,
     ) -> FinetuneClassifier:
         """Fine-tune on ``soft_labels`` (n, k) with ``loss``; early-stop on ``val`` when given.
 
@@ -136,7 +155,9 @@ class FinetuneClassifier:
         """
         y = torch.as_tensor(np.asarray(soft_labels), dtype=torch.float32)
         if y.ndim != 2 or len(y) != len(texts) or len(texts) == 0:
-            raise ModelError(f"fit needs (n, k) soft labels for n > 0 texts; got {tuple(y.shape)} for {len(texts)} texts")
+            raise ModelError(
+                f"fit needs (n, k) soft labels for n > 0 texts; got {tuple(y.shape)} for {len(texts)} texts"
+            )
         draw = weighted_draw(sample_weight, len(texts))
         gold = None if gold_mask is None else torch.as_tensor(np.asarray(gold_mask, dtype=bool))
         if gold is not None and len(gold) != len(texts):
@@ -160,7 +181,8 @@ class FinetuneClassifier:
         no_decay = [p for p in params.values() if p.ndim < 2]
         opt = torch.optim.AdamW(
             [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-            lr=cfg.lr, fused=self.device.type in ("cuda", "cpu"),
+            lr=cfg.lr,
+            fused=self.device.type in ("cuda", "cpu"),
         )
         from transformers import get_cosine_schedule_with_warmup
 
@@ -210,7 +232,9 @@ class FinetuneClassifier:
                     te = time.perf_counter()
                     acc, vloss = self._evaluate(*val_data)
                     eval_seconds += time.perf_counter() - te
-                    self.history.append({"step": step, "train_loss": float(run_loss) / run_n, "val_acc": acc, "val_loss": vloss})
+                    self.history.append(
+                        {"step": step, "train_loss": float(run_loss) / run_n, "val_acc": acc, "val_loss": vloss}
+                    )
                     run_loss, run_n = torch.zeros((), device=self.device), 0
                     stopper.update(step, acc, vloss, params)
                     if stopper.stop:
@@ -220,8 +244,15 @@ class FinetuneClassifier:
         elapsed = time.perf_counter() - t0
         stopper.restore(step, params)
         self.stats = {
-            "steps": step, "total_steps": total, "train_seconds": elapsed, "eval_seconds": eval_seconds, "train_examples": n_examples,
-            "train_tokens": n_tokens, "padded_tokens": n_padded, "stopped_early": step < total, "best_step": stopper.best_step,
+            "steps": step,
+            "total_steps": total,
+            "train_seconds": elapsed,
+            "eval_seconds": eval_seconds,
+            "train_examples": n_examples,
+            "train_tokens": n_tokens,
+            "padded_tokens": n_padded,
+            "stopped_early": step < total,
+            "best_step": stopper.best_step,
         }
         model.eval()
         self._save_checkpoint(loss_name)
@@ -274,8 +305,15 @@ class FinetuneClassifier:
         try:
             state = {n: p.detach().cpu().contiguous() for n, p in self._trainable().items()}
             save_file(state, tmp / WEIGHTS)
-            meta = {"model": self.key, "source": self.source, "seed": self.seed, "loss": loss_name,
-                    "config": self.config.model_dump(mode="json"), "history": self.history, "stats": self.stats}
+            meta = {
+                "model": self.key,
+                "source": self.source,
+                "seed": self.seed,
+                "loss": loss_name,
+                "config": self.config.model_dump(mode="json"),
+                "history": self.history,
+                "stats": self.stats,
+            }
             (tmp / META).write_text(json.dumps(meta, indent=2) + "\n")
             if d.exists():
                 shutil.rmtree(d)

@@ -63,7 +63,10 @@ def is_causal_lm(config: Any) -> bool:
     archs = getattr(config, "architectures", None) or []
     if any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in archs):
         return True
-    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES, MODEL_FOR_MASKED_LM_MAPPING_NAMES
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+        MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+    )
 
     mt = getattr(config, "model_type", "")
     return mt in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and mt not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
@@ -105,7 +108,9 @@ def no_dropout(config: Any) -> dict[str, float]:
     """Config overrides that zero every dropout probability (``hidden_dropout_prob``,
     ``attention_dropout``, GPT-2's ``*_pdrop``, ...), so training can stay in train mode (which
     gradient checkpointing needs) without dropout, as in the reference (Burns et al. 2023)."""
-    return {k: 0.0 for k, v in config.to_dict().items() if isinstance(v, float) and ("dropout" in k or k.endswith("pdrop"))}
+    return {
+        k: 0.0 for k, v in config.to_dict().items() if isinstance(v, float) and ("dropout" in k or k.endswith("pdrop"))
+    }
 
 
 def resolve_device(spec: str) -> torch.device:
@@ -128,9 +133,13 @@ def load_classifier(source: str, cfg: FinetuneConfig, num_labels: int, seed: int
     try:
         hf_config = AutoConfig.from_pretrained(source)
         tokenizer = AutoTokenizer.from_pretrained(source)
-        backbone = AutoModel.from_pretrained(source, dtype=torch.float32, **({} if cfg.dropout else no_dropout(hf_config)))
+        backbone = AutoModel.from_pretrained(
+            source, dtype=torch.float32, **({} if cfg.dropout else no_dropout(hf_config))
+        )
     except (OSError, ValueError, KeyError) as e:
-        raise ModelError(f"cannot load Hugging Face model {source!r}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+        raise ModelError(
+            f"cannot load Hugging Face model {source!r}: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+        ) from None
     causal = is_causal_lm(hf_config)
     pooling = cfg.pooling if cfg.pooling != "auto" else ("last" if causal else "mean")
     if tokenizer.pad_token_id is None:  # GPT-2 style: any id works, the attention mask hides it
@@ -149,8 +158,13 @@ def load_classifier(source: str, cfg: FinetuneConfig, num_labels: int, seed: int
     if cfg.lora:
         from peft import LoraConfig, get_peft_model
 
-        lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                          target_modules=cfg.lora_targets, bias="none")
+        lora = LoraConfig(
+            r=cfg.lora_r,
+            lora_alpha=cfg.lora_alpha,
+            lora_dropout=cfg.lora_dropout,
+            target_modules=cfg.lora_targets,
+            bias="none",
+        )
         try:
             model.backbone = get_peft_model(backbone, lora)
         except ValueError as e:
@@ -179,7 +193,9 @@ def collate(seqs: Sequence[Sequence[int]], pad_id: int, side: str = "right") -> 
     return torch.from_numpy(ids), torch.from_numpy(mask)
 
 
-def length_grouped_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator, megabatch: int = 50) -> list[np.ndarray]:
+def length_grouped_batches(
+    lengths: np.ndarray, batch_size: int, rng: np.random.Generator, megabatch: int = 50
+) -> list[np.ndarray]:
     """Random batches of similar length: shuffle, cut into megabatches of ``megabatch`` batches,
     sort each by length, split into batches, shuffle the batch order (the longest batch first,
     so an out-of-memory error shows at the first step)."""

@@ -48,7 +48,13 @@ def _asset_encoder(asset: str, cls: type) -> Callable[[], Encoder]:
 MODELS: dict[str, ModelSpec] = {
     m.name: m
     for m in [
-        ModelSpec("tfidf", "TF-IDF word 1-2 grams + logistic regression (scikit-learn)", 0, None, lambda seed: TfidfClassifier(seed=seed)),
+        ModelSpec(
+            "tfidf",
+            "TF-IDF word 1-2 grams + logistic regression (scikit-learn)",
+            0,
+            None,
+            lambda seed: TfidfClassifier(seed=seed),
+        ),
         ModelSpec(
             "profanity_check",
             "pretrained offensive-language scorer (alt-profanity-check), used as shipped: fit does nothing",
@@ -56,15 +62,33 @@ MODELS: dict[str, ModelSpec] = {
             None,
             lambda seed: ProfanityCheckClassifier(seed=seed),
         ),
-        ModelSpec("static", "tokenlearn static embeddings, 64-d (model2vec)", 1, _asset_encoder("static", StaticEncoder)),
-        ModelSpec("minilm", "all-MiniLM-L6-v2, 22.7M params, 384-d (sentence-transformers)", 2,
-                  _asset_encoder("minilm", SentenceTransformerEncoder), hf_asset="minilm"),
-        ModelSpec("mpnet", "all-mpnet-base-v2, 110M params, 768-d (sentence-transformers; fetch --large)", 3,
-                  _asset_encoder("mpnet", SentenceTransformerEncoder), hf_asset="mpnet"),
-        ModelSpec("smollm2", "SmolLM2-135M-Instruct, causal LM, 576-d (probe: mean hidden state; converted from GGUF once)", 4,
-                  _asset_encoder("smollm2", SentenceTransformerEncoder), hf_asset="smollm2"),
+        ModelSpec(
+            "static", "tokenlearn static embeddings, 64-d (model2vec)", 1, _asset_encoder("static", StaticEncoder)
+        ),
+        ModelSpec(
+            "minilm",
+            "all-MiniLM-L6-v2, 22.7M params, 384-d (sentence-transformers)",
+            2,
+            _asset_encoder("minilm", SentenceTransformerEncoder),
+            hf_asset="minilm",
+        ),
+        ModelSpec(
+            "mpnet",
+            "all-mpnet-base-v2, 110M params, 768-d (sentence-transformers; fetch --large)",
+            3,
+            _asset_encoder("mpnet", SentenceTransformerEncoder),
+            hf_asset="mpnet",
+        ),
+        ModelSpec(
+            "smollm2",
+            "SmolLM2-135M-Instruct, causal LM, 576-d (probe: mean hidden state; converted from GGUF once)",
+            4,
+            _asset_encoder("smollm2", SentenceTransformerEncoder),
+            hf_asset="smollm2",
+        ),
     ]
 }
+
 
 def _folder_key(folder: Path) -> str:
     """Identify a local model folder by its files' names, sizes and modification times."""

@@ -44,10 +44,14 @@ class FinetuneConfig(BaseModel):
     pooling: Literal["auto", "mean", "cls", "last"] = Field(
         "auto", description="auto: mean for encoders, the last non-pad token for causal LMs"
     )
-    dropout: bool = Field(True, description="train with the model's dropout probabilities (false: all zero, as in the reference)")
+    dropout: bool = Field(
+        True, description="train with the model's dropout probabilities (false: all zero, as in the reference)"
+    )
     group_by_length: bool = Field(True, description="length-grouped batches (dynamic padding is always on)")
     gradient_checkpointing: bool = False
-    early_stopping: bool = Field(True, description="stop on the val set labelled by the supervisor; keep the best weights")
+    early_stopping: bool = Field(
+        True, description="stop on the val set labelled by the supervisor; keep the best weights"
+    )
     patience: int = Field(2, ge=1, description="evaluations without improvement before stopping")
     eval_every: int = Field(0, ge=0, description="optimizer steps between val evaluations; 0 = once per epoch")
     bf16: bool = Field(True, description="bf16 autocast on CUDA (ignored on CPU)")
@@ -64,5 +68,3 @@ class FinetuneConfig(BaseModel):
     def key(self) -> dict:
         """The settings that change what is learned (for cache keys): not device or bookkeeping."""
         return self.model_dump(exclude={"device", "predict_batch_size", "save_checkpoint"})
-
-

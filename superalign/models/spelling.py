@@ -95,8 +95,13 @@ class SpellingNormalizer:
     def fit(self, texts: Iterable[str]) -> SpellingNormalizer:
         """Learn the known words (lower-cased) and their counts from unlabelled `texts`."""
         seen = Counter(w.lower() for t in texts for w in _WORD.findall(t))
-        self.counts = Counter({w: c for w, c in seen.items() if c > 1 or w in self.lexicon
-                               or not any(x in self.lexicon or seen.get(x, 0) > c for x in edits1(w))})
+        self.counts = Counter(
+            {
+                w: c
+                for w, c in seen.items()
+                if c > 1 or w in self.lexicon or not any(x in self.lexicon or seen.get(x, 0) > c for x in edits1(w))
+            }
+        )
         self._memo = {}
         return self
 
@@ -130,8 +135,15 @@ class SpelledClassifier:
             return self.normalizer(list(inputs))
         return list(zip(self.normalizer(pairs[0]), self.normalizer(pairs[1])))
 
-    def fit(self, inputs: Sequence, soft_labels: np.ndarray, loss: LossFn, loss_name: str = "xent",
-            val: tuple[Sequence, np.ndarray] | None = None, **options: Any) -> SpelledClassifier:
+    def fit(
+        self,
+        inputs: Sequence,
+        soft_labels: np.ndarray,
+        loss: LossFn,
+        loss_name: str = "xent",
+        val: tuple[Sequence, np.ndarray] | None = None,
+        **options: Any,
+    ) -> SpelledClassifier:
         pairs = split_pairs(inputs)
         self.normalizer.fit(list(inputs) if pairs is None else [*pairs[0], *pairs[1]])
         val = (self._read(val[0]), val[1]) if val is not None else None

@@ -100,7 +100,9 @@ class PerturbationAttacker(BaseAttacker):
 
     name = "perturb"
 
-    def __init__(self, max_edits: int = 3, max_words: int = 8, n_char: int = 2, max_queries: int = 120, keep_failed: bool = True):
+    def __init__(
+        self, max_edits: int = 3, max_words: int = 8, n_char: int = 2, max_queries: int = 120, keep_failed: bool = True
+    ):
         self.max_edits, self.max_words, self.n_char, self.max_queries = max_edits, max_words, n_char, max_queries
         self.keep_failed = keep_failed  # also return edits that lowered but did not flip the verdict
 
@@ -111,7 +113,9 @@ class PerturbationAttacker(BaseAttacker):
 
     def attack(self, learner: Learner, text: str) -> AttackResult:
         """The greedy search on one text (its candidate edits depend only on the text)."""
-        return greedy_attack(text, learner.predict_proba, None, self.max_edits, self.max_words, self.n_char, self.max_queries)
+        return greedy_attack(
+            text, learner.predict_proba, None, self.max_edits, self.max_words, self.n_char, self.max_queries
+        )
 
     def propose(self, learner: Learner, pool: Sequence[Query], n: int, rng: np.random.Generator) -> list[Query]:
         if not pool or n <= 0:
@@ -122,11 +126,23 @@ class PerturbationAttacker(BaseAttacker):
             r = self.attack(learner, src.text)
             if r.text == src.text or not (r.flipped or self.keep_failed):
                 continue
-            out.append(Query(
-                f"perturb:{src.source or src.id}:{_digest(r.text)}", r.text, src.source, self.name,
-                meta={"original": src.text, "edits": r.edits, "flipped": r.flipped, "label_before": r.label, "p_before": r.p_orig,
-                      "label_after": r.new_label, "queries": r.queries},
-            ))
+            out.append(
+                Query(
+                    f"perturb:{src.source or src.id}:{_digest(r.text)}",
+                    r.text,
+                    src.source,
+                    self.name,
+                    meta={
+                        "original": src.text,
+                        "edits": r.edits,
+                        "flipped": r.flipped,
+                        "label_before": r.label,
+                        "p_before": r.p_orig,
+                        "label_after": r.new_label,
+                        "queries": r.queries,
+                    },
+                )
+            )
         return out
 
     def success(self, learner: Learner, probe: AttackProbe, rng: np.random.Generator) -> dict[str, float]:
@@ -140,7 +156,7 @@ class PerturbationAttacker(BaseAttacker):
 
 _GEN_PROMPT = (
     "Task: {task}\n"
-    "Here is an example input for this task: \"{example}\"\n"
+    'Here is an example input for this task: "{example}"\n'
     "Write one new input that is clearly {category}, but worded so that a careless reader or a simple "
     "keyword-based classifier might take it for {other}. Reply with the new input only, one or two sentences."
 )
@@ -168,7 +184,15 @@ class GenerativeAttacker(BaseAttacker):
     name = "generative"
     consumes_pool = False  # pool items are examples to imitate
 
-    def __init__(self, llm: LLM, label_names: Sequence[str], task: str, temperature: float = 0.8, max_tokens: int = 60, min_words: int = 3):
+    def __init__(
+        self,
+        llm: LLM,
+        label_names: Sequence[str],
+        task: str,
+        temperature: float = 0.8,
+        max_tokens: int = 60,
+        min_words: int = 3,
+    ):
         self.llm, self.label_names, self.task = llm, list(label_names), task
         self.temperature, self.max_tokens, self.min_words = temperature, max_tokens, min_words
         self.eval_set: list[Query] = []
@@ -202,7 +226,9 @@ class GenerativeAttacker(BaseAttacker):
         examples = [pool[int(i)].text for i in rng.integers(0, len(pool), n)] if pool else [""] * n
         convs = []
         for t, ex in zip(targets, examples):
-            other = self.label_names[(int(t) + 1 + int(rng.integers(k - 1))) % k] if k > 2 else self.label_names[1 - int(t)]
+            other = (
+                self.label_names[(int(t) + 1 + int(rng.integers(k - 1))) % k] if k > 2 else self.label_names[1 - int(t)]
+            )
             msg = _GEN_PROMPT.format(task=self.task, example=ex, category=self.label_names[int(t)], other=other)
             convs.append([{"role": "user", "content": msg}])
         answers = self.llm.chat_many(convs, max_tokens=self.max_tokens, temperature=self.temperature)

@@ -92,8 +92,10 @@ class EditCanonicalizer:
         by_length: dict[int, list[str]] = {}
         for m in self.representative:
             by_length.setdefault(len(m), []).append(m)
-        self._passes = [re.compile("|".join(_bounded(m).pattern for m in sorted(by_length[n])), re.IGNORECASE)
-                        for n in sorted(by_length, reverse=True)]
+        self._passes = [
+            re.compile("|".join(_bounded(m).pattern for m in sorted(by_length[n])), re.IGNORECASE)
+            for n in sorted(by_length, reverse=True)
+        ]
         return self
 
     def __call__(self, texts: Sequence[str]) -> list[str]:

@@ -74,8 +74,8 @@ class LoopConfig(RunConfig):
     rounds: int = Field(5, ge=0)
     human_budget: int = Field(50, ge=0, description="gold labels the human oracle may give, over all rounds")
     policy: str = Field(
-        "disagreement", description="which queries a human labels (a registered selection policy): "
-        "disagreement, uncertainty, random"
+        "disagreement",
+        description="which queries a human labels (a registered selection policy): disagreement, uncertainty, random",
     )
     label_edits: bool = Field(
         False,

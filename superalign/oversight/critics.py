@@ -127,15 +127,15 @@ _SYSTEM = "You are a careful annotator. You judge texts for a classification tas
 _PROMPT = (
     "Task: {task}\n"
     "Possible labels: {labels}.\n"
-    "Text: \"{text}\"\n"
+    'Text: "{text}"\n'
     "{response}"
     "Decide the correct label for the text. Answer with one JSON object and nothing else, like\n"
-    "{{\"label\": \"{example}\", \"confidence\": 0.8, \"explanation\": \"one short sentence\"}}\n"
+    '{{"label": "{example}", "confidence": 0.8, "explanation": "one short sentence"}}\n'
     "where confidence (0 to 1) is how sure you are of your label."
 )
 _RETRY = (
     "That answer could not be used: {problem}. Reply again with only one JSON object with the keys "
-    "\"label\" (one of {labels}), \"confidence\" (a number from 0 to 1) and \"explanation\" (a string)."
+    '"label" (one of {labels}), "confidence" (a number from 0 to 1) and "explanation" (a string).'
 )
 
 
@@ -208,7 +208,12 @@ class LLMCritic:
     """Asks a chat LLM for a JSON verdict; re-asks up to `max_retries` times; else "unparseable"."""
 
     def __init__(
-        self, llm: LLM, label_names: Sequence[str], task: str, max_retries: int = 2, max_tokens: int = 96,
+        self,
+        llm: LLM,
+        label_names: Sequence[str],
+        task: str,
+        max_retries: int = 2,
+        max_tokens: int = 96,
         show_response: bool = True,
     ):
         if len(label_names) < 2:
@@ -224,13 +229,22 @@ class LLMCritic:
         return cls(ctx.llm, ctx.label_names, ctx.task_description)
 
     def _messages(self, text: str, response: int | None) -> list[Message]:
-        shown = f"A model labelled this text as \"{self.label_names[response]}\". Check it.\n" if response is not None and self.show_response else ""
-        user = _PROMPT.format(task=self.task, labels=", ".join(self.label_names), text=text, response=shown, example=self.label_names[-1])
+        shown = (
+            f'A model labelled this text as "{self.label_names[response]}". Check it.\n'
+            if response is not None and self.show_response
+            else ""
+        )
+        user = _PROMPT.format(
+            task=self.task, labels=", ".join(self.label_names), text=text, response=shown, example=self.label_names[-1]
+        )
         return [{"role": "system", "content": _SYSTEM}, {"role": "user", "content": user}]
 
     def judge(self, items: Sequence[Query], responses: Sequence[int] | None = None) -> list[Verdict]:
         """Verdicts for `items` (each distinct text and shown response is asked once, then cached)."""
-        keys = [(q.text, None if responses is None or not self.show_response else int(responses[i])) for i, q in enumerate(items)]
+        keys = [
+            (q.text, None if responses is None or not self.show_response else int(responses[i]))
+            for i, q in enumerate(items)
+        ]
         todo_keys = list(dict.fromkeys(k for k in keys if k not in self._cache))
         for k, v in zip(todo_keys, self._ask(todo_keys)):
             self._cache[k] = v
@@ -241,7 +255,7 @@ class LLMCritic:
         out: list[Verdict | None] = [None] * len(keys)
         last = [""] * len(keys)
         todo = list(range(len(keys)))
-        for attempt in range(self.max_retries + 1):
+        for _ in range(self.max_retries + 1):
             if not todo:
                 break
             answers = self.llm.chat_many([convs[i] for i in todo], max_tokens=self.max_tokens)
@@ -253,8 +267,11 @@ class LLMCritic:
                     out[i] = v
                 else:
                     last[i] = raw
-                    convs[i] = [*convs[i], {"role": "assistant", "content": raw},
-                                {"role": "user", "content": _RETRY.format(problem=v, labels=", ".join(self.label_names))}]
+                    convs[i] = [
+                        *convs[i],
+                        {"role": "assistant", "content": raw},
+                        {"role": "user", "content": _RETRY.format(problem=v, labels=", ".join(self.label_names))},
+                    ]
                     failed.append(i)
             todo = failed
         k = len(self.label_names)

@@ -64,7 +64,9 @@ class FeedbackLedger:
     def add_critic(self, text: str, verdict: Verdict) -> None:
         if verdict.status != "ok" or self.entries.get(text, _Entry("", None, 0)).kind == "human":
             return
-        self.entries[text] = _Entry("critic", np.asarray(verdict.probs, dtype=np.float32), critic_weight(verdict, self.weighting))
+        self.entries[text] = _Entry(
+            "critic", np.asarray(verdict.probs, dtype=np.float32), critic_weight(verdict, self.weighting)
+        )
 
     def add_edit(self, text: str, source_text: str, label: int | None = None, weight: float = 1.0) -> None:
         """An edit of `source_text`; `label`/`weight`: the learner's verdict on the source and its
@@ -106,8 +108,13 @@ class FeedbackLedger:
         if not texts:
             raise OversightError("no usable feedback: every critic verdict was unparseable")
         edits = [(t, e.ref) for t, e in self.entries.items() if e.kind == "edit" and e.ref is not None]
-        return Feedback(texts, np.stack(targets).astype(np.float32), np.asarray(weights, dtype=np.float64),
-                        np.asarray(gold, dtype=bool), edits)
+        return Feedback(
+            texts,
+            np.stack(targets).astype(np.float32),
+            np.asarray(weights, dtype=np.float64),
+            np.asarray(gold, dtype=bool),
+            edits,
+        )
 
 
 def _accepts(fn: Callable, *names: str) -> bool:
@@ -125,8 +132,15 @@ class ClassifierLearner:
     fit on the feedback's edit pairs at each update.
     """
 
-    def __init__(self, factory: Callable[[int], Classifier], key: str, loss: str = "logconf",
-                 loss_params: dict[str, Any] | None = None, seed: int = 0, canonicalize: bool = False):
+    def __init__(
+        self,
+        factory: Callable[[int], Classifier],
+        key: str,
+        loss: str = "logconf",
+        loss_params: dict[str, Any] | None = None,
+        seed: int = 0,
+        canonicalize: bool = False,
+    ):
         self.factory, self.key, self.seed, self.canonicalize = factory, key, seed, canonicalize
         self.loss_name, self.loss_params = loss, dict(loss_params or {})
         self._loss = get_loss(loss, **self.loss_params)

@@ -94,8 +94,9 @@ class SeedWorld:
         return self.cfg.critic_learns and isinstance(self.critic, TrainableCritic)
 
 
-def _baselines(strong: ModelFactory, seed: int, store: Store, pool_verdicts: Sequence[Verdict],
-               w2s: Dataset, test: Dataset, k: int) -> tuple[np.ndarray, np.ndarray]:
+def _baselines(
+    strong: ModelFactory, seed: int, store: Store, pool_verdicts: Sequence[Verdict], w2s: Dataset, test: Dataset, k: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Test probabilities of naive W2S (xent on the critic's parseable labels of the pool) and of
     the gold ceiling (xent on the pool's gold), each a cached store stage."""
     common = (strong.settings, seed, test.texts)
@@ -107,7 +108,9 @@ def _baselines(strong: ModelFactory, seed: int, store: Store, pool_verdicts: Seq
     )["test"]
     ceiling = store.stage(
         fingerprint("loop-ceiling", strong.key, common, w2s.texts, w2s.labels),
-        lambda: {"test": strong(seed).fit(w2s.texts, one_hot(w2s.labels, k), get_loss("xent")).predict_proba(test.texts)},
+        lambda: {
+            "test": strong(seed).fit(w2s.texts, one_hot(w2s.labels, k), get_loss("xent")).predict_proba(test.texts)
+        },
     )["test"]
     return naive, ceiling
 
@@ -137,12 +140,22 @@ def _ask_human(world: SeedWorld, state: LoopState, data: RoundData, rng: np.rand
     cfg, queries, oracle = world.cfg, data.queries, state.oracle
     want = _human_share(cfg, data.r) - oracle.spent
     askable = [i for i, q in enumerate(queries) if cfg.label_edits or edit_source(q, state.by_id) is None]
-    picked = select_for_human(cfg.policy, [queries[i] for i in askable], data.learner_probs[askable],
-                              [data.verdicts[i] for i in askable], want, oracle, rng, exclude=state.labelled)
+    picked = select_for_human(
+        cfg.policy,
+        [queries[i] for i in askable],
+        data.learner_probs[askable],
+        [data.verdicts[i] for i in askable],
+        want,
+        oracle,
+        rng,
+        exclude=state.labelled,
+    )
     chosen = [askable[i] for i in picked]
     answers = oracle.label([queries[i] for i in chosen], round=data.r) if chosen else []
-    return [{"id": queries[i].id, "source": queries[i].source, "text": queries[i].text, "label": y}
-            for i, y in zip(chosen, answers)]
+    return [
+        {"id": queries[i].id, "source": queries[i].source, "text": queries[i].text, "label": y}
+        for i, y in zip(chosen, answers)
+    ]
 
 
 def _compute_round(world: SeedWorld, state: LoopState, r: int, files: RoundFiles) -> None:
@@ -173,10 +186,17 @@ def _compute_round(world: SeedWorld, state: LoopState, r: int, files: RoundFiles
     metrics["attack"] = {a.name: a.success(learner, world.probe, eval_rng) for a in world.attackers}
     lp = data.learner_probs
     record = {
-        "round": r, "seed": world.seed, "metrics": metrics, "human": data.human,
+        "round": r,
+        "seed": world.seed,
+        "metrics": metrics,
+        "human": data.human,
         "oracle_log": state.oracle.log[log_start:],
-        "queries": [{"query": q.to_dict(), "verdict": v.to_dict(), "learner_probs": [float(x) for x in lp[i]]}
-                    for i, (q, v) in enumerate(zip(data.queries, data.verdicts))] if r > 0 else [],
+        "queries": [
+            {"query": q.to_dict(), "verdict": v.to_dict(), "learner_probs": [float(x) for x in lp[i]]}
+            for i, (q, v) in enumerate(zip(data.queries, data.verdicts))
+        ]
+        if r > 0
+        else [],
     }
     files.save(record, probs)
     state.rounds.append(metrics)
@@ -185,8 +205,15 @@ def _compute_round(world: SeedWorld, state: LoopState, r: int, files: RoundFiles
 
 
 def run_seed_loop(
-    cfg: LoopConfig, splits: Splits, seed: int, store: Store, *, label_names: Sequence[str] = ("class 0", "class 1"),
-    task_description: str = "", llm: Any = None, on_round: Callable[[int, dict[str, Any]], None] = lambda r, m: None,
+    cfg: LoopConfig,
+    splits: Splits,
+    seed: int,
+    store: Store,
+    *,
+    label_names: Sequence[str] = ("class 0", "class 1"),
+    task_description: str = "",
+    llm: Any = None,
+    on_round: Callable[[int, dict[str, Any]], None] = lambda r, m: None,
     make_llm: Callable[[], Any] | None = None,
 ) -> SeedLoop:
     """Run (or resume) the loop for one seed; see the module docstring. The LLM of LLM roles is
@@ -200,17 +227,25 @@ def run_seed_loop(
     attackers = [ATTACKERS.get(name).from_context(ctx) for name in cfg.attackers]
     pool = [Query(f"pool:{i}", t, f"pool:{i}", "pool") for i, t in enumerate(w2s.texts)]
     pool_gold = {q.id: int(y) for q, y in zip(pool, w2s.labels)}
-    state = LoopState(FeedbackLedger(k, cfg.weighting, cfg.human_weight), HumanOracle(pool_gold, cfg.human_budget),
-                      {q.id: q for q in pool}, cfg.edit_target)
+    state = LoopState(
+        FeedbackLedger(k, cfg.weighting, cfg.human_weight),
+        HumanOracle(pool_gold, cfg.human_budget),
+        {q.id: q for q in pool},
+        cfg.edit_target,
+    )
     pool_verdicts = critic.judge(pool)
     for q, v in zip(pool, pool_verdicts):
         state.ledger.add_critic(q.text, v)
     learner = ClassifierLearner(strong, strong.key, cfg.loss, cfg.loss_params, seed, cfg.canonicalize)
     naive, ceiling = _baselines(strong, seed, store, pool_verdicts, w2s, test, k)
-    critic_test = np.array([v.probs for v in critic.judge([Query(f"test:{i}", t, None, "test") for i, t in enumerate(test.texts)])])
+    critic_test = np.array(
+        [v.probs for v in critic.judge([Query(f"test:{i}", t, None, "test") for i, t in enumerate(test.texts)])]
+    )
     val_q = [Query(f"val:{i}", t, None, "val") for i, t in enumerate(val.texts)]
     eval_rng = np.random.default_rng([cfg.data_seed, seed, 10**6])
-    probe = AttackProbe(val_q, val.labels, eval_rng.permutation(len(val_q))[: cfg.eval_size], cfg.eval_size, eval_rng, folder)
+    probe = AttackProbe(
+        val_q, val.labels, eval_rng.permutation(len(val_q))[: cfg.eval_size], cfg.eval_size, eval_rng, folder
+    )
     for a in attackers:
         a.prepare(probe)
     world = SeedWorld(cfg, seed, splits, critic, attackers, learner, pool, pool_gold, critic_test, probe, k)
@@ -221,8 +256,9 @@ def run_seed_loop(
             continue
         _compute_round(world, state, r, files)
         on_round(r, state.rounds[-1])
-    return SeedLoop(seed, state.rounds, state.test_probs, naive, ceiling, critic_test, test.labels, state.oracle.log,
-                    state.computed)
+    return SeedLoop(
+        seed, state.rounds, state.test_probs, naive, ceiling, critic_test, test.labels, state.oracle.log, state.computed
+    )
 
 
 def _llm_maker(cfg: LoopConfig, llm: Any = None) -> Callable[[], Any]:
@@ -243,8 +279,12 @@ class LoopResult:
         return [(s.seed, r) for s in self.seeds for r in s.computed]
 
 
-def run_loop(cfg: LoopConfig, store: Store | None = None, llm: Any = None,
-             on_round: Callable[[int, int, dict[str, Any]], None] = lambda s, r, m: None) -> LoopResult:
+def run_loop(
+    cfg: LoopConfig,
+    store: Store | None = None,
+    llm: Any = None,
+    on_round: Callable[[int, int, dict[str, Any]], None] = lambda s, r, m: None,
+) -> LoopResult:
     """Run (or resume) the loop for every seed and summarise it; results under loop-<rounds key>/."""
     get_loss(cfg.loss, **cfg.loss_params)  # fail fast on an unknown loss or parameter
     store = store or Store()
@@ -257,8 +297,18 @@ def run_loop(cfg: LoopConfig, store: Store | None = None, llm: Any = None,
     seeds = []
     for seed in cfg.seeds:
         splits = make_splits(data, cfg.sizes.model_dump(), seed=seed, data_seed=cfg.data_seed)
-        seeds.append(run_seed_loop(cfg, splits, seed, store, label_names=names, task_description=task.description,
-                                   make_llm=make_llm, on_round=lambda r, m, s=seed: on_round(s, r, m)))
+        seeds.append(
+            run_seed_loop(
+                cfg,
+                splits,
+                seed,
+                store,
+                label_names=names,
+                task_description=task.description,
+                make_llm=make_llm,
+                on_round=lambda r, m, s=seed: on_round(s, r, m),
+            )
+        )
     summary = summarize_loop(cfg, seeds)
     atomic_write_json(run_dir / f"summary-{cfg.hash()}.json", summary)
     return LoopResult(cfg, summary, seeds)

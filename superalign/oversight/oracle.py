@@ -44,14 +44,23 @@ class HumanOracle:
         items = list(items)
         unknown = [q.id for q in items if not self.can_answer(q)]
         if unknown or len(items) > self.remaining:
-            why = f"no gold label for {unknown[:3]}" if unknown else f"asked {len(items)} labels, {self.remaining} left of {self.budget}"
-            self.log.extend({"round": round, "id": q.id, "source": q.source, "answered": False, "reason": why} for q in items)
+            why = (
+                f"no gold label for {unknown[:3]}"
+                if unknown
+                else f"asked {len(items)} labels, {self.remaining} left of {self.budget}"
+            )
+            self.log.extend(
+                {"round": round, "id": q.id, "source": q.source, "answered": False, "reason": why} for q in items
+            )
             if unknown:
                 raise OversightError(f"the human oracle cannot label queries without a gold source: {unknown[:3]}")
             raise BudgetExceeded(f"human budget exceeded: {why}")
         labels = [self._gold[q.source] for q in items]  # type: ignore[index]
         self.spent += len(items)
-        self.log.extend({"round": round, "id": q.id, "source": q.source, "answered": True, "label": y} for q, y in zip(items, labels))
+        self.log.extend(
+            {"round": round, "id": q.id, "source": q.source, "answered": True, "label": y}
+            for q, y in zip(items, labels)
+        )
         return labels
 
     def restore(self, entries: Sequence[dict[str, Any]]) -> None:
@@ -97,8 +106,14 @@ def random_policy(learner_probs: np.ndarray, verdicts: Sequence[Verdict], rng: n
 
 
 def select_for_human(
-    policy: str, queries: Sequence[Query], learner_probs: np.ndarray, verdicts: Sequence[Verdict], k: int,
-    oracle: HumanOracle, rng: np.random.Generator, exclude: set[str] = frozenset(),  # type: ignore[assignment]
+    policy: str,
+    queries: Sequence[Query],
+    learner_probs: np.ndarray,
+    verdicts: Sequence[Verdict],
+    k: int,
+    oracle: HumanOracle,
+    rng: np.random.Generator,
+    exclude: set[str] = frozenset(),  # type: ignore[assignment]
 ) -> list[int]:
     """Indices of the (at most) `k` best queries by `policy` that the oracle can answer.
 

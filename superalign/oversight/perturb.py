@@ -30,18 +30,50 @@ import numpy as np
 from ..models.spelling import match_case
 
 _SYN_GROUPS = [
-    "good fine decent nice solid", "great excellent terrific superb wonderful", "bad poor lousy weak",
-    "awful terrible dreadful atrocious", "boring dull tedious tiresome", "funny amusing hilarious comical",
-    "interesting intriguing engaging compelling", "beautiful lovely gorgeous stunning", "movie film picture",
-    "very really extremely truly", "smart clever intelligent witty", "stupid dumb silly foolish",
-    "enjoyable entertaining fun pleasant", "mediocre average ordinary unremarkable", "moving touching poignant affecting",
-    "mess shambles disaster", "brilliant outstanding exceptional", "bland flat lifeless",
-    "charming delightful endearing", "predictable formulaic", "memorable unforgettable",
-    "ugly unattractive unsightly", "strong powerful forceful", "slow sluggish plodding", "fresh original novel",
-    "story plot narrative", "actors cast performers", "director filmmaker", "script screenplay",
-    "often frequently", "almost nearly", "quite rather fairly", "completely totally entirely utterly",
-    "pretty fairly", "big large huge", "small little tiny", "love adore", "hate loathe detest",
-    "like enjoy", "waste squander", "best finest", "worst poorest", "easy simple", "hard difficult",
+    "good fine decent nice solid",
+    "great excellent terrific superb wonderful",
+    "bad poor lousy weak",
+    "awful terrible dreadful atrocious",
+    "boring dull tedious tiresome",
+    "funny amusing hilarious comical",
+    "interesting intriguing engaging compelling",
+    "beautiful lovely gorgeous stunning",
+    "movie film picture",
+    "very really extremely truly",
+    "smart clever intelligent witty",
+    "stupid dumb silly foolish",
+    "enjoyable entertaining fun pleasant",
+    "mediocre average ordinary unremarkable",
+    "moving touching poignant affecting",
+    "mess shambles disaster",
+    "brilliant outstanding exceptional",
+    "bland flat lifeless",
+    "charming delightful endearing",
+    "predictable formulaic",
+    "memorable unforgettable",
+    "ugly unattractive unsightly",
+    "strong powerful forceful",
+    "slow sluggish plodding",
+    "fresh original novel",
+    "story plot narrative",
+    "actors cast performers",
+    "director filmmaker",
+    "script screenplay",
+    "often frequently",
+    "almost nearly",
+    "quite rather fairly",
+    "completely totally entirely utterly",
+    "pretty fairly",
+    "big large huge",
+    "small little tiny",
+    "love adore",
+    "hate loathe detest",
+    "like enjoy",
+    "waste squander",
+    "best finest",
+    "worst poorest",
+    "easy simple",
+    "hard difficult",
 ]
 SYNONYMS: dict[str, list[str]] = {}
 for _g in _SYN_GROUPS:
@@ -50,27 +82,96 @@ for _g in _SYN_GROUPS:
         SYNONYMS.setdefault(_w, []).extend(x for x in _ws if x != _w and x not in SYNONYMS.get(_w, []))
 
 _ANT_PAIRS = [
-    ("good", "bad"), ("interesting", "boring"), ("funny", "unfunny"), ("smart", "stupid"), ("happy", "sad"),
-    ("beautiful", "ugly"), ("clever", "dumb"), ("exciting", "dull"), ("original", "derivative"), ("strong", "weak"),
-    ("enjoyable", "unpleasant"), ("successful", "unsuccessful"), ("memorable", "forgettable"), ("fresh", "stale"),
-    ("easy", "hard"), ("convincing", "unconvincing"), ("coherent", "incoherent"), ("satisfying", "unsatisfying"),
+    ("good", "bad"),
+    ("interesting", "boring"),
+    ("funny", "unfunny"),
+    ("smart", "stupid"),
+    ("happy", "sad"),
+    ("beautiful", "ugly"),
+    ("clever", "dumb"),
+    ("exciting", "dull"),
+    ("original", "derivative"),
+    ("strong", "weak"),
+    ("enjoyable", "unpleasant"),
+    ("successful", "unsuccessful"),
+    ("memorable", "forgettable"),
+    ("fresh", "stale"),
+    ("easy", "hard"),
+    ("convincing", "unconvincing"),
+    ("coherent", "incoherent"),
+    ("satisfying", "unsatisfying"),
 ]
 ANTONYMS: dict[str, str] = {}
 for _a, _b in _ANT_PAIRS:
     ANTONYMS[_a], ANTONYMS[_b] = _b, _a
 
-_INTENSIFIERS = {"very", "really", "so", "too", "extremely", "quite", "truly", "rather", "most", "more", "less", "pretty", "fairly"}
+_INTENSIFIERS = {
+    "very",
+    "really",
+    "so",
+    "too",
+    "extremely",
+    "quite",
+    "truly",
+    "rather",
+    "most",
+    "more",
+    "less",
+    "pretty",
+    "fairly",
+}
 CONTRACTIONS = {
-    "is not": "isn't", "are not": "aren't", "was not": "wasn't", "were not": "weren't", "does not": "doesn't",
-    "do not": "don't", "did not": "didn't", "cannot": "can't", "will not": "won't", "it is": "it's",
-    "that is": "that's", "there is": "there's", "has not": "hasn't", "have not": "haven't", "could not": "couldn't",
+    "is not": "isn't",
+    "are not": "aren't",
+    "was not": "wasn't",
+    "were not": "weren't",
+    "does not": "doesn't",
+    "do not": "don't",
+    "did not": "didn't",
+    "cannot": "can't",
+    "will not": "won't",
+    "it is": "it's",
+    "that is": "that's",
+    "there is": "there's",
+    "has not": "hasn't",
+    "have not": "haven't",
+    "could not": "couldn't",
 }
 _EXPANSIONS = {v: k for k, v in CONTRACTIONS.items()}
 FRAMES = ["Honestly, {s}", "{s} That's my take.", "I have to say, {s}", "{s} Just my opinion."]
-_NEIGHBOURS = dict(zip("qwertyuiopasdfghjklzxcvbnm", [
-    "wa", "qes", "wrd", "etf", "ryg", "tuh", "yij", "uok", "ipl", "ol", "qsz", "awdx", "sefc", "drgv", "fthb",
-    "gyjn", "hukm", "jilm", "kop", "xsa", "zcd", "xvf", "cbg", "vnh", "bmj", "nk",
-]))
+_NEIGHBOURS = dict(
+    zip(
+        "qwertyuiopasdfghjklzxcvbnm",
+        [
+            "wa",
+            "qes",
+            "wrd",
+            "etf",
+            "ryg",
+            "tuh",
+            "yij",
+            "uok",
+            "ipl",
+            "ol",
+            "qsz",
+            "awdx",
+            "sefc",
+            "drgv",
+            "fthb",
+            "gyjn",
+            "hukm",
+            "jilm",
+            "kop",
+            "xsa",
+            "zcd",
+            "xvf",
+            "cbg",
+            "vnh",
+            "bmj",
+            "nk",
+        ],
+    )
+)
 _TOKEN = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?|\s+|[^A-Za-z\s]+")
 
 
@@ -184,8 +285,13 @@ def _text_rng(*parts: object) -> np.random.Generator:
 
 
 def greedy_attack(
-    text: str, predict: Callable[[Sequence[str]], np.ndarray], rng: np.random.Generator | None = None,
-    max_edits: int = 3, max_words: int = 8, n_char: int = 2, max_queries: int = 120,
+    text: str,
+    predict: Callable[[Sequence[str]], np.ndarray],
+    rng: np.random.Generator | None = None,
+    max_edits: int = 3,
+    max_words: int = 8,
+    n_char: int = 2,
+    max_queries: int = 120,
 ) -> AttackResult:
     """Greedy word-importance-ranked search for label-preserving edits that flip `predict`.
 

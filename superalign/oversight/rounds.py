@@ -99,7 +99,9 @@ class LoopState:
         self.test_probs.append(probs)
 
 
-def teach_critic(critic: TrainableCritic, gt: Dataset, human: Sequence[tuple[str, int]], ledger: FeedbackLedger) -> None:
+def teach_critic(
+    critic: TrainableCritic, gt: Dataset, human: Sequence[tuple[str, int]], ledger: FeedbackLedger
+) -> None:
     """Refit the critic on train_gt plus the human labels so far, then re-judge every text the
     ledger holds a critic label for: the budgeted human improves the overseer, not only the learner
     (the weak supervisor is retrained on the extra gold, as active learning would)."""

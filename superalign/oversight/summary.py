@@ -25,8 +25,14 @@ class RoundData:
     human: list[dict[str, Any]] = field(default_factory=list)
 
 
-def round_metrics(data: RoundData, state: LoopState, probs: np.ndarray, labels: np.ndarray, critic_test: np.ndarray,
-                  pool_gold: dict[str, int]) -> dict[str, Any]:
+def round_metrics(
+    data: RoundData,
+    state: LoopState,
+    probs: np.ndarray,
+    labels: np.ndarray,
+    critic_test: np.ndarray,
+    pool_gold: dict[str, int],
+) -> dict[str, Any]:
     """Round `data.r`'s metrics: the learner's test scores, the critic as it is now, the critic and
     the learner on the round's queries with a gold source, query counts, and the budget spent."""
     m: dict[str, Any] = {"round": data.r, **evaluate(probs, labels, critic_test)}
@@ -61,24 +67,40 @@ def summarize_loop(cfg: LoopConfig, seeds: Sequence[Any]) -> dict[str, Any]:
     rounds = []
     for r in range(cfg.rounds + 1):
         per_seed = [s.rounds[r] for s in seeds]
-        attack = {name: float(np.mean([m["attack"][name]["success"] for m in per_seed])) for name in per_seed[0]["attack"]}
+        attack = {
+            name: float(np.mean([m["attack"][name]["success"] for m in per_seed])) for name in per_seed[0]["attack"]
+        }
         cq = [m["critic_on_queries"]["acc"] for m in per_seed if "critic_on_queries" in m]
-        rounds.append({
-            "round": r, "acc": pgr.score(f"round_{r}").to_dict(), "pgr": pgr.pgr(f"round_{r}").to_dict(),
-            "gain_vs_naive": pgr.diff(f"round_{r}", "weak").to_dict(),
-            "gain_vs_round0": pgr.diff(f"round_{r}", "round_0").to_dict(),
-            "attack_success": attack, "critic_acc_on_queries": float(np.mean(cq)) if cq else None,
-            "human_spent": float(np.mean([m["human_spent"] for m in per_seed])),
-            "critic_test_acc": float(np.mean([m["critic_test_acc"] for m in per_seed])),
-            "ece": float(np.mean([m["ece"] for m in per_seed])),
-        })
+        rounds.append(
+            {
+                "round": r,
+                "acc": pgr.score(f"round_{r}").to_dict(),
+                "pgr": pgr.pgr(f"round_{r}").to_dict(),
+                "gain_vs_naive": pgr.diff(f"round_{r}", "weak").to_dict(),
+                "gain_vs_round0": pgr.diff(f"round_{r}", "round_0").to_dict(),
+                "attack_success": attack,
+                "critic_acc_on_queries": float(np.mean(cq)) if cq else None,
+                "human_spent": float(np.mean([m["human_spent"] for m in per_seed])),
+                "critic_test_acc": float(np.mean([m["critic_test_acc"] for m in per_seed])),
+                "ece": float(np.mean([m["ece"] for m in per_seed])),
+            }
+        )
     critic_ece = float(np.mean([ece(s.critic_test_probs, s.test_labels) for s in seeds]))
     critic = f"weak({'+'.join(cfg.critic_models)})" if cfg.critic == "weak" else cfg.critic
     return {
-        "task": cfg.task, "critic": critic,
-        "learner": cfg.learner, "loss": cfg.loss, "attackers": list(cfg.attackers), "human_budget": cfg.human_budget,
-        "policy": cfg.policy, "seeds": list(cfg.seeds), "config_hash": cfg.hash(),
-        "critic_acc": pgr.score("critic").to_dict(), "critic_ece": critic_ece,
-        "floor_acc": pgr.score("weak").to_dict(), "ceiling_acc": pgr.score("ceiling").to_dict(),
-        "gap": pgr.gap().to_dict(), "rounds": rounds,
+        "task": cfg.task,
+        "critic": critic,
+        "learner": cfg.learner,
+        "loss": cfg.loss,
+        "attackers": list(cfg.attackers),
+        "human_budget": cfg.human_budget,
+        "policy": cfg.policy,
+        "seeds": list(cfg.seeds),
+        "config_hash": cfg.hash(),
+        "critic_acc": pgr.score("critic").to_dict(),
+        "critic_ece": critic_ece,
+        "floor_acc": pgr.score("weak").to_dict(),
+        "ceiling_acc": pgr.score("ceiling").to_dict(),
+        "gap": pgr.gap().to_dict(),
+        "rounds": rounds,
     }

@@ -48,8 +48,14 @@ class Query:
     meta: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "text": self.text, "source": self.source, "attacker": self.attacker,
-                "intended": self.intended, "meta": self.meta}
+        return {
+            "id": self.id,
+            "text": self.text,
+            "source": self.source,
+            "attacker": self.attacker,
+            "intended": self.intended,
+            "meta": self.meta,
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Query:
@@ -80,8 +86,13 @@ class Verdict:
         return cls(None, 0.0, f"unparseable: {raw[:200]}", tuple([1.0 / k] * k), "unparseable")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"label": self.label, "confidence": self.confidence, "explanation": self.explanation,
-                "probs": list(self.probs), "status": self.status}
+        return {
+            "label": self.label,
+            "confidence": self.confidence,
+            "explanation": self.explanation,
+            "probs": list(self.probs),
+            "status": self.status,
+        }
 
 
 @dataclass

@@ -6,6 +6,18 @@ from .runner import ExperimentResult, SeedRun, run_experiment, run_seed, summari
 from .stages import StageKeys, check_methods
 
 __all__ = [
-    "METHODS", "ExperimentConfig", "ExperimentResult", "MethodContext", "SeedRun", "StageKeys", "Supervisor",
-    "check_methods", "get_method", "method_names", "register_method", "run_experiment", "run_seed", "summarize",
+    "METHODS",
+    "ExperimentConfig",
+    "ExperimentResult",
+    "MethodContext",
+    "SeedRun",
+    "StageKeys",
+    "Supervisor",
+    "check_methods",
+    "get_method",
+    "method_names",
+    "register_method",
+    "run_experiment",
+    "run_seed",
+    "summarize",
 ]

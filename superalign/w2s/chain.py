@@ -18,7 +18,12 @@ if TYPE_CHECKING:
 
 
 def relabel_out_of_fold(
-    factory: ModelFactory, seed: int, texts: Sequence[str], labels: np.ndarray, test_texts: Sequence[str], folds: int = 2
+    factory: ModelFactory,
+    seed: int,
+    texts: Sequence[str],
+    labels: np.ndarray,
+    test_texts: Sequence[str],
+    folds: int = 2,
 ) -> dict[str, np.ndarray]:
     """Fit rung `factory` on (texts, soft labels); return its out-of-fold labels of `texts` ("w2s")
     and its fold-averaged test probabilities ("test")."""

@@ -53,13 +53,20 @@ class MethodContext:
     supervisor_labels: list[np.ndarray] = field(default_factory=list)  # one per requested Supervisor
     val: tuple[list, np.ndarray] | None = None  # val texts with *weak* soft labels, for early stopping
 
-    def train(self, texts: Sequence[str], targets: np.ndarray, loss: str = "xent", loss_params: dict | None = None) -> Classifier:
+    def train(
+        self, texts: Sequence[str], targets: np.ndarray, loss: str = "xent", loss_params: dict | None = None
+    ) -> Classifier:
         """A fresh strong classifier fit on (texts, soft targets) with a registered loss."""
         from ..losses import get_loss
 
         model = self.new_student()
-        model.fit(list(texts), np.asarray(targets, dtype=np.float32), get_loss(loss, **(loss_params or {})), loss_name=loss,
-                  val=self.val)
+        model.fit(
+            list(texts),
+            np.asarray(targets, dtype=np.float32),
+            get_loss(loss, **(loss_params or {})),
+            loss_name=loss,
+            val=self.val,
+        )
         return model
 
 
@@ -109,15 +116,19 @@ METHODS: Registry[Method] = Registry("method")  # label interventions; losses ar
 
 
 def register_method(
-    name: str, params: type[InterventionParams], supervisors: Callable[[Any, str], list[Supervisor]] | None = None,
+    name: str,
+    params: type[InterventionParams],
+    supervisors: Callable[[Any, str], list[Supervisor]] | None = None,
     uses_features: bool = False,
 ):
     """Decorator: register a label intervention ``fn(ctx, params) -> test probabilities``.
     `supervisors(params, weak_model)` lists the extra weak supervisors it needs (fit by the runner)."""
 
     def deco(fn: Callable[[MethodContext, Any], np.ndarray]) -> Callable[[MethodContext, Any], np.ndarray]:
-        METHODS.add(name, Method(name, fn, params, first_sentence(fn.__doc__), supervisors or (lambda p, weak: []),
-                                 uses_features))
+        METHODS.add(
+            name,
+            Method(name, fn, params, first_sentence(fn.__doc__), supervisors or (lambda p, weak: []), uses_features),
+        )
         return fn
 
     return deco
@@ -212,7 +223,9 @@ def knn_relabel(ctx: MethodContext, p: KnnParams) -> np.ndarray:
 
 
 class KnnFilterParams(KnnParams):
-    drop: float | None = Field(None, ge=0, lt=1, description="drop this share farthest from the kNN vote; None: drop every disagreement")
+    drop: float | None = Field(
+        None, ge=0, lt=1, description="drop this share farthest from the kNN vote; None: drop every disagreement"
+    )
 
 
 @register_method("knn_filter", KnnFilterParams, uses_features=True)
@@ -230,8 +243,12 @@ def knn_filter(ctx: MethodContext, p: KnnFilterParams) -> np.ndarray:
 
 
 class WeakEnsembleParams(InterventionParams):
-    models: list[str] = Field(default_factory=list, description="ladder rungs of the supervisors; empty: the experiment's weak model")
-    k: int = Field(3, ge=1, description="supervisors per model, each fit on a bootstrap resample of train_gt (k=1: all of it)")
+    models: list[str] = Field(
+        default_factory=list, description="ladder rungs of the supervisors; empty: the experiment's weak model"
+    )
+    k: int = Field(
+        3, ge=1, description="supervisors per model, each fit on a bootstrap resample of train_gt (k=1: all of it)"
+    )
     combine: Literal["mean", "vote"] = "mean"
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -56,8 +55,14 @@ class SeedRun:
 
 
 def run_seed(
-    cfg: ExperimentConfig, splits: Splits, seed: int, store: Store, weak: ModelFactory, strong: ModelFactory,
-    on_stage: Callable[[str], None] = lambda _: None, rungs: Sequence[ModelFactory] = (),
+    cfg: ExperimentConfig,
+    splits: Splits,
+    seed: int,
+    store: Store,
+    weak: ModelFactory,
+    strong: ModelFactory,
+    on_stage: Callable[[str], None] = lambda _: None,
+    rungs: Sequence[ModelFactory] = (),
 ) -> SeedRun:
     """Fit (or load) the weak model, the ceiling, the chain's intermediate `rungs` (if any) and one
     student per method for one seed. Intermediate rungs appear as ``rung:<model>``.
@@ -72,16 +77,33 @@ def run_seed(
     weak_key = keys.weak(weak)
     weak_out = store.stage(
         weak_key,
-        lambda: fit_predict(weak, seed, gt.texts, one_hot(gt.labels), "xent", {},
-                            {"w2s": w2s.texts, "val": val.texts, "test": test.texts}, workdir=store.checkpoint_dir(weak_key)),
+        lambda: fit_predict(
+            weak,
+            seed,
+            gt.texts,
+            one_hot(gt.labels),
+            "xent",
+            {},
+            {"w2s": w2s.texts, "val": val.texts, "test": test.texts},
+            workdir=store.checkpoint_dir(weak_key),
+        ),
     )
     on_stage("weak")
     out = {"weak": weak_out["test"]}
     ceil_key = keys.ceiling()
     out["ceiling"] = store.stage(
         ceil_key,
-        lambda: fit_predict(strong, seed, w2s.texts, one_hot(w2s.labels), "xent", {}, {"test": test.texts},
-                            val=(val.texts, one_hot(val.labels)), workdir=store.checkpoint_dir(ceil_key)),
+        lambda: fit_predict(
+            strong,
+            seed,
+            w2s.texts,
+            one_hot(w2s.labels),
+            "xent",
+            {},
+            {"test": test.texts},
+            val=(val.texts, one_hot(val.labels)),
+            workdir=store.checkpoint_dir(ceil_key),
+        ),
     )["test"]
     on_stage("ceiling")
     labels = weak_out["w2s"].astype(np.float32)
@@ -99,14 +121,23 @@ def run_seed(
         sups = [supervisor_labels(s, cfg, keys, store, factories) for s in m.supervisors(m.parse(params), cfg.weak)]
         sup = [labels_ for labels_, _ in sups]
         key = keys.student(method, params, labels, weak_val[1], sup)
-        ctx = MethodContext(list(w2s.texts), labels, list(test.texts), student_factory(strong, seed, store.checkpoint_dir(key)),
-                            strong_features(strong), sup, val=weak_val if strong.uses_val else None)
+        ctx = MethodContext(
+            list(w2s.texts),
+            labels,
+            list(test.texts),
+            student_factory(strong, seed, store.checkpoint_dir(key)),
+            strong_features(strong),
+            sup,
+            val=weak_val if strong.uses_val else None,
+        )
         out[method] = store.stage(key, lambda: {"test": m(ctx, params)})["test"]
         stage_keys[method] = key
         extra[method] = [k for _, k in sups]
         on_stage(method)
     fresh = set(store.computed[first:])
-    seconds = {name: sum(store.seconds[k] for k in [stage_keys[name], *extra.get(name, [])] if k in fresh) for name in out}
+    seconds = {
+        name: sum(store.seconds[k] for k in [stage_keys[name], *extra.get(name, [])] if k in fresh) for name in out
+    }
     return SeedRun(out, stage_keys, seconds)
 
 
@@ -146,7 +177,12 @@ def summarize(
     if cfg.chain:  # intermediate rungs, scored like students against the weak floor and last ceiling
         summary["chain"] = list(cfg.chain)
         summary["rungs"] = {
-            r: {"acc": acc.score(f"rung:{r}").to_dict(), "score": primary.score(f"rung:{r}").to_dict(), "pgr": primary.pgr(f"rung:{r}").to_dict()} for r in cfg.chain[1:-1]
+            r: {
+                "acc": acc.score(f"rung:{r}").to_dict(),
+                "score": primary.score(f"rung:{r}").to_dict(),
+                "pgr": primary.pgr(f"rung:{r}").to_dict(),
+            }
+            for r in cfg.chain[1:-1]
         }
     return summary
 
@@ -162,11 +198,22 @@ def run_experiment(cfg: ExperimentConfig, store: Store | None = None, progress: 
     rungs = [cfg.factory(spec) for spec in cfg.chain[1:-1]]
     before = len(store.computed)
     tests, probs, rows = [], [], []
-    with store.check_before_compute(lambda: check_methods(cfg)), \
-            progress_bar(progress, len(cfg.seeds) * (2 + len(rungs) + len(cfg.methods))) as tick:
+    with (
+        store.check_before_compute(lambda: check_methods(cfg)),
+        progress_bar(progress, len(cfg.seeds) * (2 + len(rungs) + len(cfg.methods))) as tick,
+    ):
         for seed in cfg.seeds:
             splits = make_splits(data, cfg.sizes.model_dump(), seed=seed, data_seed=cfg.data_seed)
-            run = run_seed(cfg, splits, seed, store, weak, strong, on_stage=lambda name, s=seed: tick(f"seed {s}: {name}"), rungs=rungs)
+            run = run_seed(
+                cfg,
+                splits,
+                seed,
+                store,
+                weak,
+                strong,
+                on_stage=lambda name, s=seed: tick(f"seed {s}: {name}"),
+                rungs=rungs,
+            )
             p = run.probs
             tests.append(splits.test.labels)
             probs.append(p)
@@ -174,11 +221,19 @@ def run_experiment(cfg: ExperimentConfig, store: Store | None = None, progress: 
                 role = name if name in ("weak", "ceiling") else "rung" if name.startswith("rung:") else "student"
                 metrics = evaluate(pr, splits.test.labels, None if role == "weak" else p["weak"])
                 model = {"weak": cfg.weak, "rung": name.removeprefix("rung:")}.get(role, cfg.strong)
-                rows.append({
-                    "config_hash": chash, "task": cfg.task, "seed": seed, "role": role, "model": model,
-                    "method": name if role in ("student", "rung") else "-", "stage_key": run.keys[name], **metrics,
-                    "seconds": run.seconds.get(name, 0.0),  # compute time in this call (not stored in the table)
-                })
+                rows.append(
+                    {
+                        "config_hash": chash,
+                        "task": cfg.task,
+                        "seed": seed,
+                        "role": role,
+                        "model": model,
+                        "method": name if role in ("student", "rung") else "-",
+                        "stage_key": run.keys[name],
+                        **metrics,
+                        "seconds": run.seconds.get(name, 0.0),  # compute time in this call (not stored in the table)
+                    }
+                )
     store.record(rows)
     summary = summarize(cfg, tests, probs, metric=task_metric(task))
     atomic_write_json(store.run_dir(chash) / "summary.json", summary)

@@ -38,29 +38,56 @@ class StageKeys:
 
     def weak(self, weak: ModelFactory) -> str:
         s = self.splits
-        return fingerprint("weak", weak.key, weak.settings, self.seed, s.test.texts, s.train_gt.texts, s.train_gt.labels,
-                           s.train_w2s.texts, s.val.texts)
+        return fingerprint(
+            "weak",
+            weak.key,
+            weak.settings,
+            self.seed,
+            s.test.texts,
+            s.train_gt.texts,
+            s.train_gt.labels,
+            s.train_w2s.texts,
+            s.val.texts,
+        )
 
     def ceiling(self) -> str:
         w2s = self.splits.train_w2s
-        return fingerprint("ceiling", self.strong.key, self.common, w2s.texts, w2s.labels,
-                           *self._seen_val(self.splits.val.labels))
+        return fingerprint(
+            "ceiling", self.strong.key, self.common, w2s.texts, w2s.labels, *self._seen_val(self.splits.val.labels)
+        )
 
     def rung(self, rung: ModelFactory, labels: np.ndarray) -> str:
         return fingerprint("rung", rung.key, self.common, self.splits.train_w2s.texts, labels)
 
-    def student(self, method: str, params: dict, labels: np.ndarray, weak_val: np.ndarray,
-                supervisors: list[np.ndarray]) -> str:
-        return fingerprint("student", self.strong.key, method, params, self.common, self.splits.train_w2s.texts, labels,
-                           *self._seen_val(weak_val), *([supervisors] if supervisors else []))
+    def student(
+        self, method: str, params: dict, labels: np.ndarray, weak_val: np.ndarray, supervisors: list[np.ndarray]
+    ) -> str:
+        return fingerprint(
+            "student",
+            self.strong.key,
+            method,
+            params,
+            self.common,
+            self.splits.train_w2s.texts,
+            labels,
+            *self._seen_val(weak_val),
+            *([supervisors] if supervisors else []),
+        )
 
     def supervisor(self, f: ModelFactory, sub_seed: int, texts: list, labels: np.ndarray) -> str:
         return fingerprint("supervisor", f.key, f.settings, sub_seed, texts, labels, self.splits.train_w2s.texts)
 
 
 def fit_predict(
-    factory: ModelFactory, seed: int, texts, targets, loss_name: str, params: dict, predict: dict,
-    val: tuple | None = None, workdir: Path | None = None,
+    factory: ModelFactory,
+    seed: int,
+    texts,
+    targets,
+    loss_name: str,
+    params: dict,
+    predict: dict,
+    val: tuple | None = None,
+    workdir: Path | None = None,
 ) -> dict[str, np.ndarray]:
     """Fit a fresh classifier of `factory` and predict every named input set of `predict`."""
     from ..losses import get_loss  # imports torch: only when a stage is actually computed
@@ -81,7 +108,9 @@ def check_methods(cfg: ExperimentConfig) -> None:
         if method.uses_features and classifier_builder(cfg.strong) is not None:
             raise ConfigError(f"method {m!r} needs the strong model's features; {cfg.strong!r} has no frozen encoder")
         for sup in method.supervisors(method.parse(params), cfg.weak):
-            if classifier_builder(sup.model) is None:  # models without an encoder (tfidf, profanity_check) need no check
+            if (
+                classifier_builder(sup.model) is None
+            ):  # models without an encoder (tfidf, profanity_check) need no check
                 encoder_for(sup.model)  # unknown models are a ModelError now, not after the weak stage
 
 
@@ -94,6 +123,7 @@ def student_factory(strong: ModelFactory, seed: int, workdir: Path) -> Callable[
 
 def strong_features(factory: ModelFactory) -> Callable:
     """The strong model's frozen features (for kNN methods), or a ConfigError when it has none."""
+
     def encode(texts):
         if factory.encoder is None:
             raise ConfigError(f"this method needs the strong model's features; {factory.spec!r} has no frozen encoder")
@@ -102,8 +132,9 @@ def strong_features(factory: ModelFactory) -> Callable:
     return encode
 
 
-def supervisor_labels(sup: Supervisor, cfg: ExperimentConfig, keys: StageKeys, store: Store,
-                      factories: dict[str, ModelFactory]) -> tuple[np.ndarray, str]:
+def supervisor_labels(
+    sup: Supervisor, cfg: ExperimentConfig, keys: StageKeys, store: Store, factories: dict[str, ModelFactory]
+) -> tuple[np.ndarray, str]:
     """Soft labels of train_w2s from an extra weak supervisor fit on (a resample of) train_gt: a cached stage."""
     if sup.model not in factories:
         factories[sup.model] = cfg.factory(sup.model)

@@ -1,0 +1,96 @@
+"""Rich tables of a W2S run's and an oversight loop's summary (what ``superalign run`` and
+``superalign loop`` print)."""
+
+from __future__ import annotations
+
+import sys
+
+from rich.console import Console
+from rich.table import Table
+
+from .metrics import Estimate
+
+console = Console(width=None if sys.stdout.isatty() else 160)  # tables unwrapped in logs and pipes
+
+
+def _est(d: dict) -> str:
+    """A summary's estimate dict, formatted as ``mean [lo, hi]``."""
+    return Estimate.from_dict(d).fmt()
+
+
+def print_summary(s: dict, cached: bool = False) -> None:
+    metric = s.get("metric", "accuracy")
+    extra = metric == "balanced_accuracy"  # then also show plain accuracy (pairwise accuracy *is* accuracy on pairs)
+    label = {"balanced_accuracy": "balanced acc.", "pairwise_accuracy": "pairwise acc."}.get(metric, metric)
+    models = " -> ".join(s["chain"]) if s.get("chain") else f"weak {s['weak']} -> strong {s['strong']}"
+    title = f"{s['task']}: {models}, seeds {s['seeds']} (run {s['config_hash']}{', cached' if cached else ''})"
+    t = Table(title=title)
+    vs_xent = any("pgr_vs_xent" in m for m in s["methods"].values())
+    t.add_column("model", no_wrap=True)
+    cols = (
+        f"{label} [95% CI]",
+        *(["accuracy"] if extra else []),
+        "PGR [95% CI]",
+        *(["PGR - xent [paired 95% CI]"] if vs_xent else []),
+        "agree w/ weak",
+    )
+    for col in cols:
+        t.add_column(col)
+    pad = [""] if vs_xent else []
+
+    def score(d: dict, prefix: str = "") -> str:
+        return _est(d[f"{prefix}score"])
+
+    def acc(d: dict, prefix: str = "") -> list[str]:
+        return [f"{d[f'{prefix}acc']['mean']:.3f}"] if extra else []
+
+    t.add_row(f"weak ({s['weak']})", score(s, "weak_"), *acc(s, "weak_"), "", *pad, "")
+    t.add_row(f"ceiling ({s['strong']}, ground truth)", score(s, "ceiling_"), *acc(s, "ceiling_"), "", *pad, "")
+    below = s["weak"]
+    for rung, r in s.get("rungs", {}).items():
+        t.add_row(f"rung: {rung} (xent on {below} labels)", score(r), *acc(r), _est(r["pgr"]), *pad, "")
+        below = rung
+    for name, m in s["methods"].items():
+        diff = [_est(m["pgr_vs_xent"]) if "pgr_vs_xent" in m else ""] if vs_xent else []
+        row_label = f"student: {name}" + (f" (on {below} labels)" if s.get("chain") else "")
+        t.add_row(row_label, score(m), *acc(m), _est(m["pgr"]), *diff, f"{m['agreement']:.3f}")
+    console.print(t)
+
+
+def print_loop_summary(s: dict, cached: bool = False) -> None:
+    title = (
+        f"{s['task']}: critic {s['critic']} -> learner {s['learner']} ({s['loss']}), "
+        f"attackers {','.join(s['attackers'])}, "
+        f"human budget {s['human_budget']}, seeds {s['seeds']} (run {s['config_hash']}{', cached' if cached else ''})"
+    )
+    t = Table(title=title)
+    attackers = list(s["rounds"][0]["attack_success"])
+    for col in (
+        "round",
+        "learner acc [95% CI]",
+        "gain vs naive W2S [95% CI]",
+        "PGR [95% CI]",
+        *[f"attack success: {a}" for a in attackers],
+        "critic acc on queries",
+        "critic test acc",
+        "human labels",
+    ):
+        t.add_column(col)
+    for r in s["rounds"]:
+        cq = r["critic_acc_on_queries"]
+        t.add_row(
+            str(r["round"]),
+            _est(r["acc"]),
+            _est(r["gain_vs_naive"]),
+            _est(r["pgr"]),
+            *[f"{r['attack_success'][a]:.3f}" for a in attackers],
+            "" if cq is None else f"{cq:.3f}",
+            f"{r['critic_test_acc']:.3f}",
+            f"{r['human_spent']:.0f}",
+        )
+    console.print(t)
+    console.print(
+        f"critic on test: acc {_est(s['critic_acc'])}, ECE {s['critic_ece']:.3f}; "
+        f"naive W2S (xent on critic labels; the PGR floor): acc {_est(s['floor_acc'])}; "
+        f"gold ceiling: acc {_est(s['ceiling_acc'])}"
+    )
