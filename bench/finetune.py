@@ -269,8 +269,8 @@ def throughput(args, device: torch.device) -> list[tuple[str, str, str]]:
 
 
 def w2s(args) -> None:
-    from superalign.summaries import print_summary
     from superalign.store import Store
+    from superalign.summaries import print_summary
     from superalign.w2s import ExperimentConfig, run_experiment
 
     gt, w2s_n, val, test = (int(x) for x in args.w2s_sizes.split(","))

@@ -47,11 +47,7 @@ def test_pgr_point_estimate_and_ci(rng):
 def test_pgr_undefined_when_gap_tiny(rng):
     # a 0.018 gap would turn noise into wild PGRs: reported as undefined with a reason
     n = 1000
-    correct = {
-        "weak": [_correct(0.700, n, rng)],
-        "ceiling": [_correct(0.718, n, rng)],
-        "m": [_correct(0.677, n, rng)],
-    }
+    correct = {"weak": [_correct(0.700, n, rng)], "ceiling": [_correct(0.718, n, rng)], "m": [_correct(0.677, n, rng)]}
     est = PGRAnalysis(correct, n_boot=200).pgr("m")
     assert est.mean is None and est.ci is None and "gap" in est.reason
     assert "undefined" in est.fmt()
