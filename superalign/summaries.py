@@ -18,10 +18,14 @@ def _est(d: dict) -> str:
     return Estimate.from_dict(d).fmt()
 
 
+def _metric_label(metric: str) -> str:
+    return {"balanced_accuracy": "balanced acc.", "pairwise_accuracy": "pairwise acc."}.get(metric, metric)
+
+
 def print_summary(s: dict, cached: bool = False) -> None:
     metric = s.get("metric", "accuracy")
     extra = metric == "balanced_accuracy"  # then also show plain accuracy (pairwise accuracy *is* accuracy on pairs)
-    label = {"balanced_accuracy": "balanced acc.", "pairwise_accuracy": "pairwise acc."}.get(metric, metric)
+    label = _metric_label(metric)
     models = " -> ".join(s["chain"]) if s.get("chain") else f"weak {s['weak']} -> strong {s['strong']}"
     title = f"{s['task']}: {models}, seeds {s['seeds']} (run {s['config_hash']}{', cached' if cached else ''})"
     t = Table(title=title)
@@ -65,9 +69,10 @@ def print_loop_summary(s: dict, cached: bool = False) -> None:
     )
     t = Table(title=title)
     attackers = list(s["rounds"][0]["attack_success"])
+    metric = _metric_label(s["metric"])
     for col in (
         "round",
-        "learner acc [95% CI]",
+        f"learner {metric} [95% CI]",
         "gain vs naive W2S [95% CI]",
         "PGR [95% CI]",
         *[f"attack success: {a}" for a in attackers],
@@ -80,7 +85,7 @@ def print_loop_summary(s: dict, cached: bool = False) -> None:
         cq = r["critic_acc_on_queries"]
         t.add_row(
             str(r["round"]),
-            _est(r["acc"]),
+            _est(r["score"]),
             _est(r["gain_vs_naive"]),
             _est(r["pgr"]),
             *[f"{r['attack_success'][a]:.3f}" for a in attackers],
@@ -90,7 +95,7 @@ def print_loop_summary(s: dict, cached: bool = False) -> None:
         )
     console.print(t)
     console.print(
-        f"critic on test: acc {_est(s['critic_acc'])}, ECE {s['critic_ece']:.3f}; "
-        f"naive W2S (xent on critic labels; the PGR floor): acc {_est(s['floor_acc'])}; "
-        f"gold ceiling: acc {_est(s['ceiling_acc'])}"
+        f"critic on test: {metric} {_est(s['critic_score'])}, ECE {s['critic_ece']:.3f}; "
+        f"naive W2S (xent on critic labels; the PGR floor): {metric} {_est(s['floor_score'])}; "
+        f"gold ceiling: {metric} {_est(s['ceiling_score'])}"
     )

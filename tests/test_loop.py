@@ -349,3 +349,34 @@ def test_spelling_puts_the_word_recogniser_in_front_of_the_learner_and_its_basel
         (plain.test_probs[1], spelled.test_probs[1]),
     ]:
         assert a.shape == b.shape and not np.array_equal(a, b)
+
+
+def test_loop_summary_scores_the_tasks_primary_metric():
+    """On an imbalanced task whose metric is balanced accuracy, the loop's score, gain and PGR use it."""
+    from superalign.metrics import balanced_accuracy
+    from superalign.oversight import SeedLoop, summarize_loop
+
+    rng = np.random.default_rng(0)
+    y = (rng.random(400) < 0.2).astype(int)  # 20% positives
+
+    def probs(p_right):  # right with probability p_right, else the majority class
+        right = rng.random(len(y)) < p_right
+        return np.eye(2)[np.where(right, y, 0)]
+
+    seed = SeedLoop(
+        0,
+        [{"attack": {}, "human_spent": 0, "critic_test_acc": 0.0, "ece": 0.0}],
+        [probs(0.7)],
+        probs(0.3),
+        probs(0.95),
+        probs(0.2),
+        y,
+        [],
+    )
+    s = summarize_loop(LoopConfig(rounds=0, n_bootstrap=50), [seed], metric="balanced_accuracy")
+    r0 = s["rounds"][0]
+    assert s["metric"] == "balanced_accuracy"
+    assert r0["score"]["mean"] == pytest.approx(balanced_accuracy(seed.test_probs[0], y))
+    assert r0["acc"]["mean"] == pytest.approx((seed.test_probs[0].argmax(1) == y).mean()) != r0["score"]["mean"]
+    floor = balanced_accuracy(seed.naive_probs, y)
+    assert r0["gain_vs_naive"]["mean"] == pytest.approx(r0["score"]["mean"] - floor)

@@ -1,7 +1,5 @@
 """The word-recognition front-end: what it corrects, what it keeps, and how it wraps a classifier."""
 
-import logging
-
 import numpy as np
 import pytest
 
@@ -95,7 +93,7 @@ def test_character_noise_no_longer_flips_a_spelled_classifier():
     assert not greedy_attack(texts[0], spelled.predict_proba, **attack).flipped
 
 
-def test_model_factory_and_loop_learner_use_the_front_end(caplog):
+def test_model_factory_and_loop_learner_use_the_front_end():
     plain, spelled = ModelFactory("tfidf", ProbeConfig()), ModelFactory("tfidf", ProbeConfig(), spelling="english")
     corpus = ModelFactory("tfidf", ProbeConfig(), spelling="corpus")
     assert isinstance(spelled(0), SpelledClassifier) and not isinstance(plain(0), SpelledClassifier)
@@ -107,7 +105,7 @@ def test_model_factory_and_loop_learner_use_the_front_end(caplog):
         ModelFactory("tfidf", ProbeConfig(), spelling="klingon")(0)
 
     from superalign.oversight.learner import ClassifierLearner
-    from superalign.oversight.types import Feedback
+    from superalign.oversight.types import Feedback, OversightError
 
     learner = ClassifierLearner(spelled, spelled.key, "xent")
     fb = Feedback(
@@ -116,9 +114,10 @@ def test_model_factory_and_loop_learner_use_the_front_end(caplog):
         np.array([1.0, 0.5, 1.0, 1.0]),
         np.array([True, False, False, False]),
     )
-    with caplog.at_level(logging.WARNING):
-        learner.update(fb)  # tf-idf takes no sample weights: the learner warns through the wrapper
-    assert "training unweighted" in caplog.text
+    with pytest.raises(OversightError, match="takes no sample_weight"):
+        learner.update(fb)  # tf-idf takes no sample weights: seen through the wrapper, and refused
+    uniform = Feedback(TEXTS, fb.targets, np.ones(4), np.zeros(4, dtype=bool))
+    learner.update(uniform)  # uniform feedback needs no weights
     assert learner.predict_proba(["Gerat film"]).shape == (1, 2)
 
 

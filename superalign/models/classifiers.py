@@ -25,6 +25,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from ..data import one_hot
 from ..errors import ConfigError, ModelError
 from .encoders import Encoder
 from .settings import ProbeConfig
@@ -226,7 +227,7 @@ class TfidfClassifier:
             raise ConfigError(f"the tfidf model supports the losses xent and hard, not {loss_name!r}")
         y = np.asarray(soft_labels, dtype=np.float64)
         if loss_name == "hard":
-            y = np.eye(y.shape[1])[y.argmax(1)]
+            y = one_hot(y.argmax(1), y.shape[1]).astype(np.float64)
         k = y.shape[1]
         self._vec = TfidfVectorizer(ngram_range=(1, 2), max_features=self.max_features, sublinear_tf=True)
         x = self._design(texts, fit=True)

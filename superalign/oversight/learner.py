@@ -19,19 +19,17 @@ the attacker uses and reads every text with each learnt class of phrases written
 from __future__ import annotations
 
 import inspect
-import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 
+from ..data import one_hot
 from ..losses import get_loss
 from ..models import Classifier
 from .canon import EditCanonicalizer
 from .types import Feedback, OversightError, Verdict
-
-log = logging.getLogger(__name__)
 
 Weighting = Literal["confidence", "margin", "none"]
 
@@ -73,11 +71,11 @@ class FeedbackLedger:
         confidence (consistency target), or None to train on the source's own entry."""
         if text == source_text or self.entries.get(text, _Entry("", None, 0)).kind == "human":
             return
-        target = None if label is None else np.eye(self.k, dtype=np.float32)[label]
+        target = None if label is None else one_hot(label, self.k)
         self.entries[text] = _Entry("edit", target, float(weight), ref=source_text)
 
     def add_human(self, text: str, label: int) -> None:
-        self.entries[text] = _Entry("human", np.eye(self.k, dtype=np.float32)[label], self.human_weight)
+        self.entries[text] = _Entry("human", one_hot(label, self.k), self.human_weight)
 
     def texts(self, kind: str) -> list[str]:
         """The texts whose entry is of `kind` ("critic", "human" or "edit")."""
@@ -126,8 +124,9 @@ class ClassifierLearner:
     """A `Learner` around any `Classifier`: each update fits a fresh one on all the feedback.
 
     Sample weights and gold rows are passed to classifiers whose ``fit`` accepts
-    ``sample_weight`` and ``gold_mask`` (`ProbeClassifier`); any other classifier is fit on the
-    same targets unweighted (with a warning), so the `Classifier` protocol is unchanged.
+    ``sample_weight`` and ``gold_mask`` (`ProbeClassifier`, `FinetuneClassifier`). Any other
+    classifier can learn only uniform feedback: an update with unequal weights or gold rows
+    raises an `OversightError` rather than silently training unweighted.
     ``canonicalize``: read every text (training and prediction) through an `EditCanonicalizer`
     fit on the feedback's edit pairs at each update.
     """
@@ -154,7 +153,10 @@ class ClassifierLearner:
         if _accepts(getattr(clf, "inner", clf).fit, "sample_weight", "gold_mask"):  # through a `SpelledClassifier`
             kwargs = {"sample_weight": feedback.weights, "gold_mask": feedback.gold}
         elif feedback.gold.any() or np.ptp(feedback.weights) > 0:
-            log.warning("%s.fit takes no sample_weight/gold_mask: training unweighted", type(clf).__name__)
+            raise OversightError(
+                f"the learner {type(clf).__name__} takes no sample_weight/gold_mask, but the feedback has unequal "
+                "weights or human gold rows: use a probe or fine-tuned learner (or weighting: none and no humans)"
+            )
         read = EditCanonicalizer().fit(feedback.edits, feedback.texts) if self.canonicalize else list
         clf.fit(read(feedback.texts), feedback.targets, self._loss, loss_name=self.loss_name, **kwargs)
         self._clf, self._read = clf, read

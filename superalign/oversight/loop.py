@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from ..data import Dataset, Splits, fingerprint, get_task, make_splits, one_hot
+from ..data import Dataset, Splits, fingerprint, get_task, make_splits, one_hot, task_metric
 from ..losses import get_loss
 from ..models import ModelFactory
 from ..store import Store, atomic_write_json
@@ -309,6 +309,6 @@ def run_loop(
                 on_round=lambda r, m, s=seed: on_round(s, r, m),
             )
         )
-    summary = summarize_loop(cfg, seeds)
+    summary = summarize_loop(cfg, seeds, metric=task_metric(task))
     atomic_write_json(run_dir / f"summary-{cfg.hash()}.json", summary)
     return LoopResult(cfg, summary, seeds)

@@ -53,9 +53,10 @@ def round_metrics(
     return m
 
 
-def summarize_loop(cfg: LoopConfig, seeds: Sequence[Any]) -> dict[str, Any]:
-    """Accuracy, gain over naive W2S and PGR per round (floor = naive W2S on critic labels) with
-    paired bootstrap CIs over seeds x test examples (`seeds`: `SeedLoop` results)."""
+def summarize_loop(cfg: LoopConfig, seeds: Sequence[Any], metric: str = "accuracy") -> dict[str, Any]:
+    """Accuracy, the task's primary `metric` (``score``), and on it the gain over naive W2S and PGR
+    per round (floor = naive W2S on critic labels), with paired bootstrap CIs over seeds x test
+    examples (`seeds`: `SeedLoop` results). For accuracy tasks ``score`` equals ``acc``."""
     correct: dict[str, list[np.ndarray]] = {
         "weak": [s.naive_probs.argmax(1) == s.test_labels for s in seeds],
         "ceiling": [s.ceiling_probs.argmax(1) == s.test_labels for s in seeds],
@@ -63,7 +64,9 @@ def summarize_loop(cfg: LoopConfig, seeds: Sequence[Any]) -> dict[str, Any]:
     }
     for r in range(cfg.rounds + 1):
         correct[f"round_{r}"] = [s.test_probs[r].argmax(1) == s.test_labels for s in seeds]
-    pgr = PGRAnalysis(correct, n_boot=cfg.n_bootstrap, min_gap=cfg.min_gap, seed=cfg.data_seed)
+    boot = dict(n_boot=cfg.n_bootstrap, min_gap=cfg.min_gap, seed=cfg.data_seed, labels=[s.test_labels for s in seeds])
+    acc = PGRAnalysis(correct, **boot)
+    pgr = acc if metric == "accuracy" else PGRAnalysis(correct, metric=metric, **boot)
     rounds = []
     for r in range(cfg.rounds + 1):
         per_seed = [s.rounds[r] for s in seeds]
@@ -74,7 +77,8 @@ def summarize_loop(cfg: LoopConfig, seeds: Sequence[Any]) -> dict[str, Any]:
         rounds.append(
             {
                 "round": r,
-                "acc": pgr.score(f"round_{r}").to_dict(),
+                "acc": acc.score(f"round_{r}").to_dict(),
+                "score": pgr.score(f"round_{r}").to_dict(),
                 "pgr": pgr.pgr(f"round_{r}").to_dict(),
                 "gain_vs_naive": pgr.diff(f"round_{r}", "weak").to_dict(),
                 "gain_vs_round0": pgr.diff(f"round_{r}", "round_0").to_dict(),
@@ -97,10 +101,14 @@ def summarize_loop(cfg: LoopConfig, seeds: Sequence[Any]) -> dict[str, Any]:
         "policy": cfg.policy,
         "seeds": list(cfg.seeds),
         "config_hash": cfg.hash(),
-        "critic_acc": pgr.score("critic").to_dict(),
+        "metric": metric,
+        "critic_acc": acc.score("critic").to_dict(),
         "critic_ece": critic_ece,
-        "floor_acc": pgr.score("weak").to_dict(),
-        "ceiling_acc": pgr.score("ceiling").to_dict(),
+        "floor_acc": acc.score("weak").to_dict(),
+        "ceiling_acc": acc.score("ceiling").to_dict(),
+        "critic_score": pgr.score("critic").to_dict(),
+        "floor_score": pgr.score("weak").to_dict(),
+        "ceiling_score": pgr.score("ceiling").to_dict(),
         "gap": pgr.gap().to_dict(),
         "rounds": rounds,
     }
