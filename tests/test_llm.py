@@ -17,7 +17,14 @@ import numpy as np
 import pytest
 
 from superalign import assets
-from superalign.llm import LLMError, OpenAICompatibleLLM, TransformersLLM, get_llm
+from superalign.llm import (
+    LLM_BACKENDS,
+    LLMError,
+    OpenAICompatibleLLM,
+    OpenAICompatiblePolicy,
+    TransformersLLM,
+    get_llm,
+)
 from superalign.llm.local import resolve_source
 from superalign.oversight import GenerativeAttacker, LLMCritic, Query
 
@@ -30,9 +37,10 @@ OK = {"choices": [{"message": {"role": "assistant", "content": "hello there"}}]}
 class Script(BaseHTTPRequestHandler):
     """Answers each POST with the next scripted (status, body, delay, headers); records requests."""
 
-    def do_POST(self):  # noqa: N802
+    def do_POST(self):
         n = int(self.headers.get("Content-Length", 0))
-        self.server.requests.append({"path": self.path, "auth": self.headers.get("Authorization"), "body": json.loads(self.rfile.read(n))})
+        sent = json.loads(self.rfile.read(n))
+        self.server.requests.append({"path": self.path, "auth": self.headers.get("Authorization"), "body": sent})
         status, body, delay, headers = self.server.script.pop(0) if self.server.script else (200, OK, 0, {})
         time.sleep(delay)
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
@@ -93,8 +101,12 @@ def test_timeout_is_retried(server):
 
 
 def test_garbage_json_is_retried_then_fails_clearly(server):
-    server.script = [(200, b"<html>not json", 0, {}), (200, {"choices": []}, 0, {}), (200, {"choices": [{"message": {"content": None}}]}, 0, {}),
-                     (200, b"{\"choices\": [", 0, {})]
+    server.script = [
+        (200, b"<html>not json", 0, {}),
+        (200, {"choices": []}, 0, {}),
+        (200, {"choices": [{"message": {"content": None}}]}, 0, {}),
+        (200, b'{"choices": [', 0, {}),
+    ]
     with pytest.raises(LLMError, match="no usable answer after 4 attempts; last: malformed answer"):
         client(server).chat(MSG)
 
@@ -119,7 +131,14 @@ def test_unreachable_server_fails_after_retries():
 
 
 def test_configuration_from_the_environment(monkeypatch, server):
-    for var in ("SUPERALIGN_LLM_BASE_URL", "SUPERALIGN_LLM_MODEL", "SUPERALIGN_LLM_API_KEY", "OPENAI_BASE_URL", "OPENAI_MODEL", "OPENAI_API_KEY"):
+    for var in (
+        "SUPERALIGN_LLM_BASE_URL",
+        "SUPERALIGN_LLM_MODEL",
+        "SUPERALIGN_LLM_API_KEY",
+        "OPENAI_BASE_URL",
+        "OPENAI_MODEL",
+        "OPENAI_API_KEY",
+    ):
         monkeypatch.delenv(var, raising=False)
     with pytest.raises(LLMError, match="SUPERALIGN_LLM_BASE_URL"):
         get_llm("openai")
@@ -139,7 +158,84 @@ def test_configuration_from_the_environment(monkeypatch, server):
         llm.chat([{"role": "wizard", "content": "x"}])
 
 
+def test_no_key_sends_no_authorization_header(server, monkeypatch):
+    for var in ("SUPERALIGN_LLM_API_KEY", "OPENAI_API_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    llm = OpenAICompatibleLLM(model="m", base_url=f"http://127.0.0.1:{server.server_port}/v1")
+    assert llm.chat(MSG) == "hello there" and server.requests[0]["auth"] is None and "api_key=None" in repr(llm)
+
+
+def test_retry_after_is_honoured_and_capped(server):
+    server.script = [(429, b"", 0, {"Retry-After": "0.3"}), (503, b"", 0, {"Retry-After": "30"})]
+    t = time.perf_counter()
+    assert client(server, max_backoff=0.4).chat(MSG) == "hello there"
+    assert 0.3 <= time.perf_counter() - t < 2.0  # waited 0.3 s, then 0.4 s (30 s capped at max_backoff)
+
+
+def test_the_key_never_reaches_the_logs(server, caplog):
+    caplog.set_level(logging.DEBUG)  # every logger: ours, openai's, httpx2's, httpcore2's
+    echo = {"X-Echo": f"Bearer {KEY}"}
+    server.script = [
+        (503, {"error": {"message": f"key {KEY}"}}, 0, echo),
+        (200, b"not json " + KEY.encode(), 0, echo),
+        (400, {"error": {"message": f"bad request from {KEY}"}}, 0, echo),
+    ]
+    llm = client(server)
+    with pytest.raises(LLMError, match="HTTP 400") as e:
+        llm.chat(MSG)
+    assert llm.attempts == 3 and "retry 2/3" in caplog.text and "HTTP Request: POST" in caplog.text
+    assert KEY not in caplog.text and KEY not in str(e.value) and "***" in str(e.value)
+    assert all(r["auth"] == f"Bearer {KEY}" for r in server.requests)
+
+
+SCHEMA = {
+    "title": "verdict",
+    "type": "object",
+    "properties": {"label": {"type": "string"}},
+    "required": ["label"],
+    "additionalProperties": False,
+}
+
+
+def test_json_schema_is_sent_as_a_strict_response_format(server):
+    llm = client(server)
+    assert llm.chat_many([MSG, MSG], json_schema=SCHEMA) == ["hello there"] * 2
+    rf = server.requests[0]["body"]["response_format"]
+    assert rf == {"type": "json_schema", "json_schema": {"name": "verdict", "schema": SCHEMA, "strict": True}}
+    llm.chat(MSG)
+    assert "response_format" not in server.requests[-1]["body"]
+
+
+def test_a_server_without_response_format_gets_plain_requests(server, caplog):
+    caplog.set_level(logging.INFO)
+    server.script = [(400, {"error": {"message": "Unrecognized request argument supplied: response_format"}}, 0, {})]
+    llm = client(server)
+    assert llm.chat(MSG, json_schema=SCHEMA) == "hello there" and llm.json_schema_supported is False
+    assert "response_format" in server.requests[0]["body"] and "response_format" not in server.requests[1]["body"]
+    assert "rejects response_format" in caplog.text
+    llm.chat(MSG, json_schema=SCHEMA)  # remembered: no second rejected request
+    assert len(server.requests) == 3 and "response_format" not in server.requests[2]["body"]
+    server.script = [(400, {"error": {"message": "max_tokens is too large"}}, 0, {})]  # another 400: no fallback
+    with pytest.raises(LLMError, match="HTTP 400.*max_tokens"):
+        client(server).chat(MSG, json_schema=SCHEMA)
+    n = len(server.requests)  # llama.cpp's server: HTTP 500 naming response_format (retried, then plain)
+    server.script = [
+        (500, {"error": {"message": "Input should be 'text' or 'json_object' (response_format.type)"}}, 0, {})
+    ] * 4
+    llm = client(server)
+    assert llm.chat(MSG, json_schema=SCHEMA) == "hello there" and llm.json_schema_supported is False
+    assert len(server.requests) == n + 5 and "response_format" not in server.requests[-1]["body"]
+
+
+def test_backends_are_registered():
+    assert set(LLM_BACKENDS.names()) == {"local", "openai"} and LLM_BACKENDS.get("openai") is OpenAICompatibleLLM
+    assert LLM_BACKENDS.get("local") is TransformersLLM and "server" in LLM_BACKENDS.summary("openai")
+    with pytest.raises(LLMError, match="unknown LLM backend 'locl' \\(did you mean 'local'\\?\\); known: "):
+        get_llm("locl:x")
+
+
 # --- local transformers backend ------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def tiny_lm(tmp_path_factory):
@@ -150,8 +246,17 @@ def tiny_lm(tmp_path_factory):
 
     tok = AutoTokenizer.from_pretrained(str(assets.require("minilm")))
     torch.manual_seed(0)
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-                      num_key_value_heads=2, max_position_embeddings=256, pad_token_id=tok.pad_token_id, eos_token_id=tok.sep_token_id)
+    cfg = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.sep_token_id,
+    )
     folder = tmp_path_factory.mktemp("tiny-llama")
     LlamaForCausalLM(cfg).save_pretrained(folder)
     tok.save_pretrained(folder)
@@ -188,7 +293,12 @@ def test_smollm2_local_chat_and_roles():
 def _roles_work(llm):
     names = ["negative", "positive"]
     critic = LLMCritic(llm, names, "movie review sentiment", max_retries=1)
-    vs = critic.judge([Query("pool:0", "A dull, lifeless film.", "pool:0", "pool"), Query("pool:1", "A joyous, moving triumph.", "pool:1", "pool")])
+    vs = critic.judge(
+        [
+            Query("pool:0", "A dull, lifeless film.", "pool:0", "pool"),
+            Query("pool:1", "A joyous, moving triumph.", "pool:1", "pool"),
+        ]
+    )
     assert len(vs) == 2 and all(v.status in ("ok", "unparseable") for v in vs)
     assert all((v.label is None) == (v.status == "unparseable") for v in vs) and 2 <= critic.calls <= 4
     gen = GenerativeAttacker(llm, names, "movie review sentiment", max_tokens=40)
@@ -197,6 +307,7 @@ def _roles_work(llm):
 
 
 # --- a real OpenAI-compatible server: llama.cpp serving the SmolLM2 GGUF ---------------------------
+
 
 @pytest.fixture(scope="module")
 def llama_server():
@@ -207,30 +318,45 @@ def llama_server():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    log = tempfile.TemporaryFile()  # not a pipe: llama.cpp's load log would fill it and block the server
-    proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--host", "127.0.0.1",
-                             "--port", str(port), "--n_ctx", "2048", "--model_alias", "smollm2"],
-                            stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/models", timeout=2).read()
-                break
-            except OSError:
-                if proc.poll() is not None or time.time() > deadline:
-                    log.seek(0)
-                    pytest.fail(f"llama.cpp server did not start: {log.read()[-500:].decode(errors='replace')}")
-                time.sleep(0.5)
-        yield base
-    finally:
-        proc.terminate()
+    with tempfile.TemporaryFile() as log:  # not a pipe: llama.cpp's load log would fill it and block the server
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "llama_cpp.server",
+                "--model",
+                str(gguf),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--n_ctx",
+                "2048",
+                "--model_alias",
+                "smollm2",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        base = f"http://127.0.0.1:{port}/v1"
         try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+            deadline = time.time() + 120
+            while True:
+                try:
+                    urllib.request.urlopen(f"{base}/models", timeout=2).read()
+                    break
+                except OSError:
+                    if proc.poll() is not None or time.time() > deadline:
+                        log.seek(0)
+                        pytest.fail(f"llama.cpp server did not start: {log.read()[-500:].decode(errors='replace')}")
+                    time.sleep(0.5)
+            yield base
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
 
 
 @pytest.mark.slow
@@ -241,3 +367,27 @@ def test_real_openai_compatible_server(llama_server, caplog):
     assert isinstance(reply, str) and reply.strip() and llm.attempts == 1
     _roles_work(llm)
     assert KEY not in caplog.text
+
+
+@pytest.mark.slow
+def test_real_openai_compatible_server_structured_output(llama_server):
+    """llama.cpp's server knows only response_format json_object (HTTP 500 to json_schema): plain requests."""
+    llm = OpenAICompatibleLLM(model="smollm2", base_url=llama_server, timeout=60, backoff=0.05)
+    ask = [{"role": "user", "content": 'Answer in JSON: {"label": "yes"}'}]
+    reply = llm.chat(ask, max_tokens=16, json_schema=SCHEMA)
+    assert isinstance(reply, str) and reply.strip() and llm.json_schema_supported is False
+
+
+@pytest.mark.slow
+def test_real_openai_compatible_policy(llama_server):
+    """/v1/completions on llama.cpp: seeded samples (it ignores n), and scores from echo + logprobs."""
+    policy = OpenAICompatiblePolicy(model="smollm2", base_url=llama_server, timeout=60)
+    prompt = "The capital of France is"
+    a = policy.sample([prompt], n=3, seed=3, temperature=0.9, max_new_tokens=8)
+    assert len(a) == 1 and len(a[0]) == 3 and all(isinstance(t, str) and t for t in a[0])
+    assert policy.sample([prompt], n=3, seed=3, temperature=0.9, max_new_tokens=8) == a
+    assert policy.n_supported is False  # llama.cpp's server ignores n
+    lp = policy.logprob([prompt, prompt], [" Paris.", " a banana."])
+    # Parsed from echo + logprobs; not compared with the local model: llama-cpp-python 0.3.36 gives each prompt
+    # token the logprob of the distribution after it (one position late) when the model has no BOS token.
+    assert lp.shape == (2,) and np.isfinite(lp).all() and (lp < 0).all()

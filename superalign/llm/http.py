@@ -1,50 +1,56 @@
-"""An OpenAI-compatible chat client (vLLM, Ollama, llama.cpp server, hosted APIs).
+"""OpenAI-compatible servers (vLLM, Ollama, llama.cpp server, hosted APIs): the chat backend
+`OpenAICompatibleLLM` and the completions policy `OpenAICompatiblePolicy`.
 
-Standard library only (`urllib`). Configuration comes from arguments or the environment:
-``SUPERALIGN_LLM_BASE_URL`` (e.g. ``http://127.0.0.1:8000/v1``), ``SUPERALIGN_LLM_MODEL``,
-``SUPERALIGN_LLM_API_KEY`` (each falls back to ``OPENAI_BASE_URL`` / ``OPENAI_MODEL`` /
-``OPENAI_API_KEY``). Timeouts, connection errors, HTTP 408/409/425/429/5xx and malformed
-answers are retried with exponential back-off (``Retry-After`` is honoured, capped); other HTTP
-errors fail at once. The API key is sent only in the ``Authorization`` header: it is never
-logged, never part of ``repr``, ``key`` or an error message (any echo of it is redacted).
+Both are an `OpenAIServer` (`.server`): configuration from arguments or ``SUPERALIGN_LLM_*`` /
+``OPENAI_*`` variables, the official `openai` client with its retries, and the API key only ever in
+the ``Authorization`` header.
 """
 
 from __future__ import annotations
 
-import http.client
-import json
+import functools
 import logging
-import os
-import socket
-import time
-import urllib.error
-import urllib.parse
-import urllib.request
+import re
 from collections.abc import Sequence
+from typing import Any
 
-from .base import LLMError, Message, validate_messages
+import numpy as np
+
+from .base import LLM_BACKENDS, LLMError, Message, validate_messages
+from .policy import POLICY_BACKENDS, check_pairs, check_sampling
+from .server import Malformed, OpenAIServer, StatusError
 
 log = logging.getLogger(__name__)
 
-_RETRY_STATUS = {408, 409, 425, 429}
+
+def _response_format(schema: dict) -> dict:
+    name = re.sub(r"[^A-Za-z0-9_-]", "_", str(schema.get("title") or "answer"))[:64]
+    return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": True}}
 
 
-def _env(*names: str) -> str | None:
-    for n in names:
-        v = os.environ.get(n)
-        if v:
-            return v
-    return None
+def _rejects_response_format(e: StatusError) -> bool:
+    """Whether the error is about ``response_format`` (llama.cpp's server answers HTTP 500 to a json_schema one)."""
+    text = e.detail.lower()
+    return (e.status in (400, 422) or e.status >= 500) and any(w in text for w in ("response_format", "json_schema"))
 
 
-class _Retryable(Exception):
-    def __init__(self, reason: str, retry_after: float | None = None):
-        super().__init__(reason)
-        self.retry_after = retry_after
+def _chat_content(answer: Any) -> str:
+    try:
+        content = answer.choices[0].message.content
+    except (AttributeError, IndexError, TypeError):
+        raise Malformed("not an OpenAI chat completion") from None
+    if not isinstance(content, str):
+        raise Malformed("message content is not a string")
+    return content
 
 
-class OpenAICompatibleLLM:
-    """Chat completions over HTTP from a server that speaks the OpenAI API."""
+@LLM_BACKENDS.register("openai")
+class OpenAICompatibleLLM(OpenAIServer):
+    """Chat completions from a server that speaks the OpenAI API.
+
+    A `json_schema` is sent as a strict ``response_format``; a server that rejects
+    ``response_format`` gets the plain request instead, from then on (`json_schema_supported`).
+    """
 
     def __init__(
         self,
@@ -57,80 +63,157 @@ class OpenAICompatibleLLM:
         max_backoff: float = 8.0,
         seed: int | None = 0,
     ):
-        url = (base_url or _env("SUPERALIGN_LLM_BASE_URL", "OPENAI_BASE_URL") or "").rstrip("/")
-        if not url:
-            raise LLMError("no LLM server given: set SUPERALIGN_LLM_BASE_URL (e.g. http://127.0.0.1:8000/v1)")
-        parts = urllib.parse.urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise LLMError(f"LLM base URL must be http(s)://host[:port]/path, got {url!r}")
-        if parts.username or parts.password:
-            raise LLMError("do not put credentials in the LLM base URL; set SUPERALIGN_LLM_API_KEY instead")
-        name = model or _env("SUPERALIGN_LLM_MODEL", "OPENAI_MODEL")
-        if not name:
-            raise LLMError("no LLM model given: pass openai:MODEL or set SUPERALIGN_LLM_MODEL")
-        if timeout <= 0 or max_retries < 0 or backoff < 0:
-            raise LLMError("timeout must be > 0, max_retries and backoff >= 0")
-        self.base_url, self.model = url, name
-        self._api_key = api_key or _env("SUPERALIGN_LLM_API_KEY", "OPENAI_API_KEY")
-        self.timeout, self.max_retries, self.backoff, self.max_backoff, self.seed = timeout, max_retries, backoff, max_backoff, seed
-        self.key = f"openai:{name}@{url}"
-        self.attempts = 0  # HTTP requests sent, retries included
+        super().__init__(model, base_url, api_key, timeout, max_retries, backoff, max_backoff)
+        self.seed = seed
+        self.json_schema_supported = True  # False once the server has rejected response_format
 
-    def __repr__(self) -> str:
-        return f"OpenAICompatibleLLM(model={self.model!r}, base_url={self.base_url!r}, api_key={'<set>' if self._api_key else None})"
-
-    def _redact(self, text: str) -> str:
-        return text.replace(self._api_key, "***") if self._api_key else text
-
-    def chat(self, messages: Sequence[Message], max_tokens: int = 128, temperature: float = 0.0) -> str:
-        payload = {"model": self.model, "messages": validate_messages(messages), "max_tokens": max_tokens, "temperature": temperature}
+    def chat(
+        self,
+        messages: Sequence[Message],
+        max_tokens: int = 128,
+        temperature: float = 0.0,
+        json_schema: dict | None = None,
+    ) -> str:
+        params = {
+            "model": self.model,
+            "messages": validate_messages(messages),
+            "max_tokens": max_tokens,
+            "temperature": temperature,
+        }
         if self.seed is not None:
-            payload["seed"] = self.seed
-        return self._post("/chat/completions", payload)
-
-    def chat_many(self, conversations: Sequence[Sequence[Message]], max_tokens: int = 128, temperature: float = 0.0) -> list[str]:
-        return [self.chat(c, max_tokens=max_tokens, temperature=temperature) for c in conversations]
-
-    def _post(self, path: str, payload: dict) -> str:
-        url = self.base_url + path
-        body = json.dumps(payload).encode()
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        if self._api_key:
-            headers["Authorization"] = f"Bearer {self._api_key}"
-        last, retry_after = "no attempt", None
-        for attempt in range(self.max_retries + 1):
-            if attempt:
-                wait = min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
-                if retry_after is not None:
-                    wait = min(self.max_backoff, max(wait, retry_after))
-                log.info("LLM %s: %s; retry %d/%d in %.2fs", url, last, attempt, self.max_retries, wait)
-                time.sleep(wait)
-            self.attempts += 1
-            try:
-                return self._once(url, body, headers)
-            except _Retryable as e:
-                last, retry_after = self._redact(str(e)), e.retry_after
-        raise LLMError(f"LLM server {url}: no usable answer after {self.max_retries + 1} attempts; last: {last}")
-
-    def _once(self, url: str, body: bytes, headers: dict[str, str]) -> str:
-        req = urllib.request.Request(url, data=body, headers=headers, method="POST")
+            params["seed"] = self.seed
+        if json_schema is None or not self.json_schema_supported:
+            return self._request("chat/completions", params, _chat_content)
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                raw = resp.read()
-        except urllib.error.HTTPError as e:
-            detail = self._redact(e.read(300).decode("utf-8", "replace").strip().replace("\n", " ")) if e.fp else ""
-            if e.code in _RETRY_STATUS or e.code >= 500:
-                ra = e.headers.get("Retry-After") if e.headers else None
-                raise _Retryable(f"HTTP {e.code}", float(ra) if ra and ra.replace(".", "", 1).isdigit() else None) from None
-            raise LLMError(f"LLM server {url}: HTTP {e.code} {e.reason}: {detail[:200]}") from None
-        except (urllib.error.URLError, TimeoutError, socket.timeout, ConnectionError, http.client.HTTPException) as e:
-            reason = getattr(e, "reason", e)
-            raise _Retryable(f"{type(e).__name__}: {reason}") from None
+            return self._request(
+                "chat/completions", {**params, "response_format": _response_format(json_schema)}, _chat_content
+            )
+        except StatusError as e:
+            if not _rejects_response_format(e):
+                raise
+        log.info("LLM %s rejects response_format (structured output): plain requests from now on", self.base_url)
+        self.json_schema_supported = False
+        return self._request("chat/completions", params, _chat_content)
+
+    def chat_many(
+        self,
+        conversations: Sequence[Sequence[Message]],
+        max_tokens: int = 128,
+        temperature: float = 0.0,
+        json_schema: dict | None = None,
+    ) -> list[str]:
+        return [
+            self.chat(c, max_tokens=max_tokens, temperature=temperature, json_schema=json_schema) for c in conversations
+        ]
+
+
+@POLICY_BACKENDS.register("openai")
+class OpenAICompatiblePolicy(OpenAIServer):
+    """A policy served by an OpenAI-compatible ``/v1/completions`` endpoint (vLLM, llama.cpp server).
+
+    `sample` sends one request per prompt with ``n``, ``seed``, ``temperature``, ``top_p`` and
+    ``max_tokens``; a server that ignores ``n`` (one choice back, as llama.cpp's) gets one request per
+    continuation instead, with seeds ``seed, seed + 1, ...``, from then on (`n_supported`).
+    `logprob` asks the server to echo ``prompt + continuation`` with its token logprobs (``echo=True,
+    logprobs=1, max_tokens=1``, as lm-evaluation-harness does: llama.cpp reads ``max_tokens=0`` as no
+    limit) and sums those of the tokens that start inside the continuation, so a continuation
+    should start at a token boundary (e.g. with a space).
+    """
+
+    n_supported = True  # False once the server has answered n > 1 with one choice
+
+    def sample(
+        self,
+        prompts: Sequence[str],
+        n: int = 1,
+        *,
+        seed: int,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        max_new_tokens: int = 64,
+    ) -> list[list[str]]:
+        prompts = check_sampling(prompts, n, temperature, top_p, max_new_tokens)
+        return [
+            self._continue(
+                {
+                    "model": self.model,
+                    "prompt": p,
+                    "temperature": temperature,
+                    "top_p": top_p,
+                    "max_tokens": max_new_tokens,
+                },
+                n,
+                seed,
+            )
+            for p in prompts
+        ]
+
+    def _continue(self, params: dict, n: int, seed: int) -> list[str]:
+        texts: list[str] = []
+        if self.n_supported or n == 1:
+            texts = self._request("completions", {**params, "n": n, "seed": seed}, self._texts)
+            if len(texts) == n:
+                return texts
+            if len(texts) > 1:
+                raise LLMError(f"LLM server {self.base_url}: asked for n={n} completions, got {len(texts)}")
+            log.info("LLM %s ignores n (one choice for n=%d): one request per completion from now on", self.base_url, n)
+            self.n_supported = False
+        return texts + [
+            self._request("completions", {**params, "n": 1, "seed": seed + j}, self._texts)[0]
+            for j in range(len(texts), n)
+        ]
+
+    def logprob(self, prompts: Sequence[str], continuations: Sequence[str]) -> np.ndarray:
+        prompts, continuations = check_pairs(prompts, continuations)
+        out = np.zeros(len(prompts))
+        for i, (p, c) in enumerate(zip(prompts, continuations)):
+            params = {
+                "model": self.model,
+                "prompt": p + c,
+                "echo": True,
+                "logprobs": 1,
+                "max_tokens": 1,
+                "temperature": 0.0,
+            }
+            out[i] = self._request("completions", params, functools.partial(self._score, prompt=p, text=p + c))
+        return out
+
+    def _texts(self, answer: Any) -> list[str]:
         try:
-            data = json.loads(raw)
-            content = data["choices"][0]["message"]["content"]
-        except (ValueError, KeyError, IndexError, TypeError):
-            raise _Retryable(f"malformed answer ({len(raw)} bytes, not an OpenAI chat completion)") from None
-        if not isinstance(content, str):
-            raise _Retryable("malformed answer (message content is not a string)")
-        return content
+            texts = [c.text for c in answer.choices]
+        except (AttributeError, TypeError):
+            raise Malformed("not an OpenAI completion") from None
+        if not texts or not all(isinstance(t, str) for t in texts):
+            raise Malformed("no choices, or a choice whose text is not a string")
+        return texts
+
+    def _score(self, answer: Any, prompt: str, text: str) -> float:
+        """The summed logprob of the echoed tokens of `text` that start after `prompt` (not the generated one)."""
+        try:
+            echoed, lp = answer.choices[0].text, answer.choices[0].logprobs
+        except (AttributeError, IndexError, TypeError):
+            raise Malformed("not an OpenAI completion") from None
+        offsets, values, tokens = (getattr(lp, k, None) for k in ("text_offset", "token_logprobs", "tokens"))
+        if not (
+            isinstance(echoed, str)
+            and echoed.startswith(text)
+            and isinstance(offsets, list)
+            and isinstance(values, list)
+            and len(offsets) == len(values)
+        ):
+            raise LLMError(
+                f"LLM server {self.base_url}: the answer has no prompt logprobs (echo=True, logprobs=1), "
+                "so this server cannot score continuations"
+            )
+        shift = 0  # characters the tokens spell before the text (vLLM counts a BOS token's text)
+        if isinstance(tokens, list) and all(isinstance(t, str) for t in tokens):
+            shift = "".join(tokens).find(text)
+            if shift < 0:
+                raise LLMError(
+                    f"LLM server {self.base_url}: its tokens do not spell the echoed text, so the "
+                    "continuation's tokens cannot be told apart"
+                )
+        inside = [v for o, v in zip(offsets, values) if len(prompt) <= o - shift < len(text)]
+        if not all(isinstance(v, (int, float)) for v in inside):
+            raise LLMError(f"LLM server {self.base_url}: a continuation token has no logprob (is the prompt empty?)")
+        return float(sum(inside))
