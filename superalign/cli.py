@@ -62,6 +62,7 @@ _REGISTRIES = {  # CLI name -> (module, registry attribute)
     "critics": ("superalign.oversight", "CRITICS"),
     "policies": ("superalign.oversight", "POLICIES"),
     "llms": ("superalign.llm", "LLM_BACKENDS"),
+    "policy-backends": ("superalign.llm", "POLICY_BACKENDS"),
 }
 
 
@@ -167,7 +168,8 @@ def methods_cmd() -> None:
 def registry(
     kind: Annotated[str | None, typer.Argument(help="one registry: " + ", ".join(_REGISTRIES))] = None,
 ) -> None:
-    """List what is registered by name: tasks, losses, methods, attackers, critics, selection policies, LLM backends."""
+    """List what is registered by name: tasks, losses, methods, attackers, critics, selection policies, and the
+    backends of chat LLMs and of policies."""
     import importlib
 
     kinds = [kind] if kind else list(_REGISTRIES)
@@ -249,6 +251,40 @@ def loop(
     _write_out(out, "loop_summary.json", result.summary)
 
 
+@app.command("best-of-n")
+def best_of_n_cmd(
+    config: ConfigOpt = None,
+    task: Annotated[str | None, typer.Option(help="a registered generation task")] = None,
+    weak: Annotated[str | None, typer.Option(help="the weak reward model: a ladder model fit on train_gt")] = None,
+    judge: Annotated[str | None, typer.Option(help="the gold judge's model, fit on the task's judge split")] = None,
+    policy: Annotated[
+        str | None, typer.Option(help="the policy: local[:smollm2|PATH|HUB_ID] or openai[:MODEL]")
+    ] = None,
+    ns: Annotated[str | None, typer.Option(help="comma-separated best-of-n sizes, e.g. 1,2,4,8,16")] = None,
+    seeds: SeedsOpt = None,
+    set_: Annotated[list[str] | None, _set_opt("sizes.test=128 or max_new_tokens=32")] = None,
+    store: StoreOpt = Path("runs"),
+    out: Annotated[Path | None, _out_opt("summary.json")] = None,
+) -> None:
+    """Generative W2S, setting B: best-of-n of a policy's samples under a weak reward model and under
+    the gold judge, both scored by the gold judge; PGR per n [95% CI] and the fluency guard.
+
+    Example: superalign best-of-n --task sentiment_continuation --weak static --judge minilm --ns 1,2,4,8,16
+    """
+    from .generation import BestOfNConfig, run_best_of_n
+    from .store import Store
+    from .summaries import print_best_of_n
+
+    overrides = _overrides(
+        set_, {"task": task, "weak": weak, "judge": judge, "policy": policy}, {"ns": ns, "seeds": seeds}
+    )
+    cfg = BestOfNConfig.load(config, overrides)
+    _quiet_libraries()
+    result = run_best_of_n(cfg, Store(store))
+    print_best_of_n(result.summary, cached=not result.computed)
+    _write_out(out, "summary.json", result.summary)
+
+
 @app.command()
 def tasks(
     data_dir: Annotated[
@@ -271,7 +307,8 @@ def tasks(
     for col in ("examples", "label 1", "source"):
         t.add_column(col, overflow="fold")
     for r in rows:
-        t.add_row(r.name, "pair" if r.kind == "preference" else "text", r.metric, r.size, r.balance, r.source)
+        kind = {"preference": "pair", "generation": "prompt"}.get(r.kind, "text")
+        t.add_row(r.name, kind, r.metric, r.size, r.balance, r.source)
     console.print(t)
     for r in rows:
         console.print(f"[bold]{r.name}[/bold]: {r.description}", highlight=False)

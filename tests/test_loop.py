@@ -275,7 +275,7 @@ class RuleLLM:
     def __init__(self):
         self.n = 0
 
-    def chat(self, messages, max_tokens=128, temperature=0.0):
+    def chat(self, messages, max_tokens=128, temperature=0.0, json_schema=None):
         self.n += 1
         text = messages[-1]["content"]
         if "Write one new input" in text:
@@ -286,7 +286,7 @@ class RuleLLM:
         good = any(w in text.lower() for w in ("good", "great", "best", "fun", "love"))
         return '{"label": "%s", "confidence": 0.7, "explanation": "keywords"}' % ("positive" if good else "negative")
 
-    def chat_many(self, conversations, max_tokens=128, temperature=0.0):
+    def chat_many(self, conversations, max_tokens=128, temperature=0.0, json_schema=None):
         return [self.chat(c, max_tokens, temperature) for c in conversations]
 
 

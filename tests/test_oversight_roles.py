@@ -52,14 +52,15 @@ class ScriptedLLM:
     key = "scripted"
 
     def __init__(self, answers):
-        self.answers, self.seen = list(answers), []
+        self.answers, self.seen, self.schemas = list(answers), [], []
 
-    def chat(self, messages, max_tokens=128, temperature=0.0):
+    def chat(self, messages, max_tokens=128, temperature=0.0, json_schema=None):
         self.seen.append(messages)
+        self.schemas.append(json_schema)
         return self.answers.pop(0) if self.answers else ""
 
-    def chat_many(self, conversations, max_tokens=128, temperature=0.0):
-        return [self.chat(c, max_tokens, temperature) for c in conversations]
+    def chat_many(self, conversations, max_tokens=128, temperature=0.0, json_schema=None):
+        return [self.chat(c, max_tokens, temperature, json_schema) for c in conversations]
 
 
 def q(i, text, source=True):
@@ -183,6 +184,9 @@ def test_llm_critic_retries_then_reports_unparseable():
     }
     assert 'labelled this text as "positive"' in llm.seen[0][1]["content"]
     assert critic.judge([q(0, "fun film")], responses=[1])[0] is good and critic.calls == 4  # cached
+    schema = llm.schemas[0]  # structured output asked for, in the form strict servers accept
+    assert schema["properties"]["label"]["enum"] == NAMES and schema["additionalProperties"] is False
+    assert set(schema["required"]) == set(schema["properties"]) == {"label", "confidence", "explanation"}
 
 
 def test_weak_critic_on_real_sentiment_data():

@@ -5,8 +5,9 @@
   Burns et al. 2023 as a critic). Explanations name the most influential n-grams (TF-IDF) and
   the nearest labelled training examples (embedding probes).
 - `LLMCritic`: prompts a chat LLM for a JSON verdict and critique (in the spirit of
-  Saunders et al. 2022, "Self-critiquing models for assisting human evaluators"), parses it
-  robustly (first valid JSON object, schema check), re-asks on a bad answer, and returns an
+  Saunders et al. 2022, "Self-critiquing models for assisting human evaluators"), asking for
+  structured output (`verdict_schema`) where the server supports it, parses the answer robustly
+  either way (first valid JSON object, schema check), re-asks on a bad answer, and returns an
   explicit "unparseable" verdict when retries run out.
 
 Each is registered in `CRITICS` and built for a loop seed by ``from_context(RoleContext)``.
@@ -171,6 +172,21 @@ def _confidence(v: Any) -> float | None:
     return x if 0 <= x <= 1 else None
 
 
+def verdict_schema(label_names: Sequence[str]) -> dict[str, Any]:
+    """The verdict's JSON schema, for servers with structured output (strict: every key required,
+    no others); `parse_verdict` stays the robust reader for servers without it."""
+    return {
+        "type": "object",
+        "properties": {
+            "label": {"type": "string", "enum": list(label_names)},
+            "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+            "explanation": {"type": "string"},
+        },
+        "required": ["label", "confidence", "explanation"],
+        "additionalProperties": False,
+    }
+
+
 def parse_verdict(raw: str, label_names: Sequence[str]) -> Verdict | str:
     """A Verdict from an LLM answer, or a one-line reason why the answer is unusable.
 
@@ -221,6 +237,7 @@ class LLMCritic:
         self.llm, self.label_names, self.task = llm, list(label_names), task
         self.max_retries, self.max_tokens, self.show_response = max_retries, max_tokens, show_response
         self.key = f"llm({llm.key})"
+        self.schema = verdict_schema(self.label_names)
         self.calls = 0  # LLM chats sent, retries included
         self._cache: dict[tuple[str, int | None], Verdict] = {}
 
@@ -258,7 +275,7 @@ class LLMCritic:
         for _ in range(self.max_retries + 1):
             if not todo:
                 break
-            answers = self.llm.chat_many([convs[i] for i in todo], max_tokens=self.max_tokens)
+            answers = self.llm.chat_many([convs[i] for i in todo], max_tokens=self.max_tokens, json_schema=self.schema)
             self.calls += len(todo)
             failed = []
             for i, raw in zip(todo, answers):
