@@ -254,9 +254,12 @@ def gguf_to_safetensors(gguf: Path) -> Path:
     """A float32 safetensors model folder made once from a GGUF file, cached under
     ``$SUPERALIGN_HOME/llm/<stem>-<sha256[:12]>`` (transformers dequantizes GGUF on load, ~20-90 s
     on 2 cores; needs the ``gguf`` package). ``save_pretrained`` refuses a GGUF-loaded model, so
-    its weights are copied into a model built from the same config. Safe under concurrency."""
+    its weights are copied into a model built from the same config, which is saved without the GGUF
+    ``quantization_config`` (the weights are plain float32: a folder that says otherwise cannot be
+    saved again after fine-tuning). Safe under concurrency."""
     target = home() / "llm" / f"{gguf.stem}-{sha256_file(gguf)[:12]}"
     if (target / "config.json").exists():
+        _drop_quantization_config(target / "config.json")  # folders converted before this fix
         return target
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -269,6 +272,8 @@ def gguf_to_safetensors(gguf: Path) -> Path:
         raise ModelError(f"cannot convert GGUF model {gguf}: {str(e).splitlines()[0]}") from None
     model = AutoModelForCausalLM.from_config(loaded.config, dtype=torch.float32)
     model.load_state_dict(loaded.state_dict(), strict=True)
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
     try:
@@ -282,6 +287,17 @@ def gguf_to_safetensors(gguf: Path) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return target
+
+
+def _drop_quantization_config(config: Path) -> None:
+    """Rewrite a model config without its ``quantization_config`` (atomically), if it has one."""
+    import json
+
+    data = json.loads(config.read_text())
+    if data.pop("quantization_config", None) is not None:
+        tmp = config.with_name(f".{config.name}.tmp")
+        tmp.write_text(json.dumps(data, indent=2))
+        os.replace(tmp, config)
 
 
 def model_folder(name: str) -> Path:

@@ -99,3 +99,37 @@ def print_loop_summary(s: dict, cached: bool = False) -> None:
         f"naive W2S (xent on critic labels; the PGR floor): {metric} {_est(s['floor_score'])}; "
         f"gold ceiling: {metric} {_est(s['ceiling_score'])}"
     )
+
+
+def print_best_of_n(s: dict, cached: bool = False) -> None:
+    """The best-of-n table: gold score under each scorer's pick, the proxy's own score, PGR, fluency."""
+    title = (
+        f"{s['task']}: best-of-n, policy {s['policy']}, weak RM {s['weak']}, gold judge {s['judge']}, "
+        f"seeds {s['seeds']} (run {s['config_hash']}{', cached' if cached else ''})"
+    )
+    t = Table(title=title)
+    for col in (
+        "n",
+        "gold score: BoN weak RM [95% CI]",
+        "gold score: BoN gold judge [95% CI]",
+        "weak RM's score of its pick",
+        "PGR [95% CI]",
+        "ppl/char",
+        "distinct bigrams",
+    ):
+        t.add_column(col)
+    for r in s["rows"]:
+        f = r["fluency_bon_weak"]
+        t.add_row(
+            str(r["n"]),
+            _est(r["gold_bon_weak"]),
+            _est(r["gold_bon_gold"]),
+            f"{r['proxy_bon_weak']:.3f}",
+            _est(r["pgr"]),
+            f"{f['ppl_per_char']:.2f}",
+            f"{f['distinct_bigrams']:.3f}",
+        )
+    console.print(t)
+    console.print(
+        f"base (one sample, gold judge): {_est(s['base_score'])}; PGR = (BoN weak - base) / (BoN gold - base)"
+    )

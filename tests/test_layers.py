@@ -1,8 +1,8 @@
 """The package's layers: every import (lazy ones inside functions included) points down.
 
     cli, __main__                                   the app
-    w2s | oversight                                 the two protocols: siblings, neither imports the other
-    runconfig                                       the fields every run config shares
+    w2s | oversight | generation                    the protocols: siblings, none imports another
+    runconfig | judges                              the fields every run config shares; judges of generations
     models                                          encoders, classifiers, fine-tuning, the ladder, ModelFactory
     data | losses | llm | summaries                 tasks, W2S losses, generative backends, summary tables
     registry config store metrics progress assets   the core
@@ -25,8 +25,8 @@ LAYERS = [
     {"registry", "config", "store", "metrics", "progress", "assets"},
     {"data", "losses", "llm", "summaries"},
     {"models"},
-    {"runconfig"},
-    {"w2s", "oversight"},
+    {"runconfig", "judges"},
+    {"w2s", "oversight", "generation"},
     {"cli"},
     {"__main__"},
 ]

@@ -1,0 +1,153 @@
+"""Generative W2S, setting B: a weak reward model steers a policy by best-of-n, scored by a gold
+judge that never steers anything (a tiny random causal LM keeps this fast)."""
+
+import numpy as np
+import pytest
+
+from superalign.data import Dataset
+from superalign.data.generation import SentimentContinuationTask
+from superalign.errors import ConfigError
+from superalign.generation import BestOfNConfig, best_of_n, run_best_of_n
+from superalign.judges import distinct_bigrams, fluency
+from superalign.store import Store
+
+from .conftest import require_assets
+
+
+@pytest.fixture(scope="module")
+def tiny_policy(tmp_path_factory):
+    """A 2-layer random Llama with the MiniLM tokenizer, as a local policy."""
+    require_assets("minilm")
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from superalign import assets
+    from superalign.llm import get_policy
+
+    tok = AutoTokenizer.from_pretrained(str(assets.require("minilm")))
+    torch.manual_seed(0)
+    cfg = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.sep_token_id,
+    )
+    folder = tmp_path_factory.mktemp("tiny-policy")
+    LlamaForCausalLM(cfg).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return get_policy(f"local:{folder}")
+
+
+def tiny_cfg(**kw):
+    base = dict(
+        weak="tfidf",
+        judge="static",
+        seeds=[0, 1],
+        ns=[1, 2, 4],
+        max_new_tokens=6,
+        n_bootstrap=50,
+        sizes=dict(train_gt=200, train_w2s=1, val=1, test=12),
+    )
+    return BestOfNConfig(**{**base, **kw})
+
+
+def test_task_cuts_prompts_and_keeps_the_judge_split_apart():
+    require_assets("vader")
+    task = SentimentContinuationTask()
+    data, judge = task.load(), task.judge_data()
+    assert not set(data.texts) & set(judge.texts) and 0.2 < len(judge) / (len(data) + len(judge)) < 0.4
+    prompt, rest = task.prompt_and_continuation("A gorgeous , witty , seductive movie .")
+    assert (
+        prompt == "A gorgeous , witty"
+        and rest == " , seductive movie ."
+        and prompt + rest == "A gorgeous , witty , seductive movie ."
+    )
+    assert all(len(t.split()) >= 7 for t in data.texts[:200])
+
+
+def test_best_of_n_picks_by_each_scorer():
+    proxy = np.array([[0.1, 0.9, 0.5], [0.8, 0.2, 0.3]])
+    gold = np.array([[0.3, 0.2, 0.7], [0.1, 0.6, 0.4]])
+    by_proxy, by_gold, proxy_pick = best_of_n(proxy, gold, 3)
+    assert by_proxy.tolist() == [0.2, 0.1] and by_gold.tolist() == [0.7, 0.6] and proxy_pick.tolist() == [0.9, 0.8]
+    assert best_of_n(proxy, gold, 1)[0].tolist() == gold[:, 0].tolist()  # n = 1 is one sample: no choice
+
+
+def test_best_of_n_run_is_cached_and_the_gold_judge_never_steers(tiny_policy, tmp_path, monkeypatch):
+    require_assets("vader", "static")
+    cfg = tiny_cfg()
+    first = run_best_of_n(cfg, Store(tmp_path / "a"), policy=tiny_policy)
+    s = first.summary
+    assert [r["n"] for r in s["rows"]] == [1, 2, 4] and first.computed
+    assert s["rows"][0]["gold_bon_weak"]["mean"] == pytest.approx(s["base_score"]["mean"])  # n = 1: no choice
+    assert all(r["gold_bon_gold"]["mean"] >= r["gold_bon_weak"]["mean"] - 1e-12 for r in s["rows"])
+    assert s["rows"][-1]["gold_bon_gold"]["mean"] > s["base_score"]["mean"]
+    assert 0 < s["rows"][-1]["fluency_bon_weak"]["ppl_per_char"] and "pgr" in s["rows"][-1]
+    assert run_best_of_n(cfg, Store(tmp_path / "a"), policy=tiny_policy).computed == []  # resumed from the store
+
+    # Poison the gold judge's labels: what the weak RM picks (and its own scores) must not move.
+    real = SentimentContinuationTask.judge_data
+    monkeypatch.setattr(
+        SentimentContinuationTask, "judge_data", lambda self: (lambda d: Dataset(d.texts, 1 - d.labels))(real(self))
+    )
+    poisoned = run_best_of_n(cfg, Store(tmp_path / "b"), policy=tiny_policy).summary
+    assert [r["proxy_bon_weak"] for r in poisoned["rows"]] == [r["proxy_bon_weak"] for r in s["rows"]]
+    assert [r["fluency_bon_weak"] for r in poisoned["rows"]] == [r["fluency_bon_weak"] for r in s["rows"]]
+    assert poisoned["base_score"]["mean"] != pytest.approx(s["base_score"]["mean"])  # the judge itself did change
+
+
+def test_bad_input_is_a_clear_error(tiny_policy, tmp_path):
+    with pytest.raises(ValueError, match="n must be >= 1"):
+        tiny_cfg(ns=[0, 2])
+    with pytest.raises(ConfigError, match="needs a generation task"):
+        run_best_of_n(tiny_cfg(task="sentiment"), Store(tmp_path), policy=tiny_policy)
+
+
+def test_fluency_guard_sees_repetition(tiny_policy):
+    assert distinct_bigrams("good good good") == 0.5 and distinct_bigrams("a fine film indeed") == 1.0
+    f = fluency(tiny_policy, ["The film", "The film"], [" was good", " good good good good"])
+    assert f["ppl_per_char"] > 1 and f["distinct_bigrams"] == pytest.approx((1 + 1 / 3) / 2)
+
+
+def test_cli_best_of_n_prints_the_table_and_writes_the_summary(tiny_policy, tmp_path):
+    require_assets("vader", "static")
+    import json
+
+    from typer.testing import CliRunner
+
+    from superalign.cli import app
+
+    args = [
+        "best-of-n",
+        "--weak",
+        "tfidf",
+        "--judge",
+        "static",
+        "--policy",
+        f"local:{tiny_policy.source}",
+        "--ns",
+        "1,2",
+        "--seeds",
+        "0",
+        "--set",
+        "sizes.test=8",
+        "--set",
+        "sizes.train_gt=100",
+        "--set",
+        "max_new_tokens=4",
+        "--set",
+        "n_bootstrap=20",
+        "--store",
+        str(tmp_path / "runs"),
+        "--out",
+        str(tmp_path / "out"),
+    ]
+    r = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
+    assert r.exit_code == 0, r.output
+    assert "best-of-n" in r.output and "PGR" in r.output and "base (one sample" in r.output
+    assert [row["n"] for row in json.loads((tmp_path / "out" / "summary.json").read_text())["rows"]] == [1, 2]
