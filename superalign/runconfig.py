@@ -13,7 +13,7 @@ from typing import Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .config import content_hash, load_config, non_empty_unique
-from .data import SplitSizes
+from .data import SplitSizes, Task
 from .models import FinetuneConfig, ModelFactory, ProbeConfig
 
 
@@ -25,7 +25,9 @@ class RunConfig(BaseModel):
     task_args: dict[str, Any] = Field(default_factory=dict, description="keyword arguments of the task loader")
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2])
     data_seed: int = 0
-    sizes: SplitSizes = Field(default_factory=SplitSizes)
+    sizes: SplitSizes = Field(
+        default_factory=SplitSizes, description="split sizes; those left unset take the task's default_sizes if any"
+    )
     probe: ProbeConfig = Field(default_factory=ProbeConfig)
     mode: Literal["probe", "finetune"] = Field(
         "probe", description="probe: a head on frozen features; finetune: fine-tune Hugging Face models (full or LoRA)"
@@ -47,6 +49,15 @@ class RunConfig(BaseModel):
     def hash(self) -> str:
         """Content hash of the resolved config: the run's identity."""
         return content_hash(self)
+
+    def split_sizes(self, task: Task) -> SplitSizes:
+        """The split sizes of this run on `task`: the sizes the config sets, and for the rest the
+        task's ``default_sizes`` when it has them (a task too small for the general defaults)."""
+        default: SplitSizes | None = getattr(task, "default_sizes", None)
+        if default is None:
+            return self.sizes
+        given = self.sizes.model_dump(include=self.sizes.model_fields_set) if "sizes" in self.model_fields_set else {}
+        return default.model_copy(update=given)
 
     def factory(self, spec: str, spelling: str = "off") -> ModelFactory:
         """The factory of model `spec` under this run's mode, probe and fine-tuning settings."""

@@ -9,21 +9,32 @@ Layout under the store root (default ``./runs``)::
     results.sqlite             one row per (run, seed, model) with its test metrics
 
 Every file is written to a temporary name and renamed into place, so a killed run never
-leaves a half-written artifact; a rerun finds finished stages and skips them.
+leaves a half-written artifact; a rerun finds finished stages and skips them (an unreadable
+one is recomputed). A root that cannot be written, a full disk or a key that is not a plain
+name is a one-line `StoreError`.
 """
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import os
+import re
 import sqlite3
 import tempfile
+import time
+import zipfile
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from .errors import SuperalignError
+
+log = logging.getLogger(__name__)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (
@@ -33,19 +44,30 @@ CREATE TABLE IF NOT EXISTS results (
   PRIMARY KEY (config_hash, seed, role, method)
 )
 """
+_COLUMNS = ["config_hash", "task", "seed", "role", "model", "method", "stage_key", "acc", "auroc", "ece", "agreement"]
+_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")  # no separators, no dots: a key names one entry under the root
+
+
+class StoreError(SuperalignError):
+    """A store that cannot be created, written or read (permissions, full disk, bad key)."""
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Write `data` to a temporary file beside `path`, fsync it and rename it into place."""
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as e:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise StoreError(f"cannot write {path}: {e.strerror or e}") from None
         raise
 
 
@@ -53,22 +75,38 @@ def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
 
 
+def _checked(key: str) -> str:
+    if not isinstance(key, str) or not _KEY.fullmatch(key):
+        raise StoreError(f"invalid store key {key!r}: letters, digits, '_' and '-' only")
+    return key
+
+
 class Store:
     """Where runs, cached stage outputs and the results table live."""
 
     def __init__(self, root: str | Path = "runs"):
         self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
         self.computed: list[str] = []  # stage keys computed (not served from cache) by this object
         self.seconds: dict[str, float] = {}  # wall seconds each of those stages took to compute
         self._check: Callable[[], None] | None = None  # see `check_before_compute`
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StoreError(f"cannot create the store {self.root}: {e.strerror or e}") from None
         with self._db() as con:
             con.execute(_SCHEMA)
 
-    def _db(self) -> sqlite3.Connection:
-        con = sqlite3.connect(self.root / "results.sqlite", timeout=60)
-        con.execute("PRAGMA journal_mode=WAL")
-        return con
+    @contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        """A connection to the results table, in one transaction, closed on exit."""
+        path = self.root / "results.sqlite"
+        try:
+            with closing(sqlite3.connect(path, timeout=60)) as con:
+                con.execute("PRAGMA journal_mode=WAL")
+                with con:
+                    yield con
+        except sqlite3.Error as e:
+            raise StoreError(f"results table {path}: {e}") from None
 
     @contextmanager
     def check_before_compute(self, check: Callable[[], None]) -> Iterator[None]:
@@ -81,28 +119,27 @@ class Store:
             self._check = None
 
     def run_dir(self, config_hash: str) -> Path:
-        return self.root / config_hash
+        return self.root / _checked(config_hash)
 
     def checkpoint_dir(self, key: str) -> Path:
         """Where the fitted weights of stage `key` are kept (used by fine-tuned models)."""
-        return self.root / "checkpoints" / key
+        return self.root / "checkpoints" / _checked(key)
 
     def stage(self, key: str, compute: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
         """Arrays of stage `key`, computed once and then read back from ``cache/<key>.npz``."""
-        path = self.root / "cache" / f"{key}.npz"
+        path = self.root / "cache" / f"{_checked(key)}.npz"
         if path.exists():
-            with np.load(path) as z:
-                return {k: z[k] for k in z.files}
+            try:
+                with np.load(path) as z:
+                    return {k: z[k] for k in z.files}
+            except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+                log.warning("stage %s: unreadable cache file %s (%s); computing it again", key, path, e)
         if self._check is not None:
             check, self._check = self._check, None
             check()
-        import io
-        import time
-
         start = time.perf_counter()
         arrays = compute()
         self.seconds[key] = time.perf_counter() - start
-
         buf = io.BytesIO()
         np.savez(buf, **arrays)
         atomic_write_bytes(path, buf.getvalue())
@@ -110,23 +147,11 @@ class Store:
         return arrays
 
     def record(self, rows: list[dict[str, Any]]) -> None:
-        cols = [
-            "config_hash",
-            "task",
-            "seed",
-            "role",
-            "model",
-            "method",
-            "stage_key",
-            "acc",
-            "auroc",
-            "ece",
-            "agreement",
-        ]
+        """Insert (or replace) result rows, keyed by (config hash, seed, role, method), in one transaction."""
         with self._db() as con:
             con.executemany(
-                f"INSERT OR REPLACE INTO results ({','.join(cols)}) VALUES ({','.join('?' * len(cols))})",
-                [tuple(r.get(c) for c in cols) for r in rows],
+                f"INSERT OR REPLACE INTO results ({','.join(_COLUMNS)}) VALUES ({','.join('?' * len(_COLUMNS))})",
+                [tuple(r.get(c) for c in _COLUMNS) for r in rows],
             )
 
     def rows(self, config_hash: str | None = None) -> list[dict[str, Any]]:

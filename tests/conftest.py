@@ -14,10 +14,20 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 SMALL = SplitSizes(train_gt=300, train_w2s=400, val=50, test=300)
 
 
+REQUIRE = "SUPERALIGN_REQUIRE_SHARED"  # set (=1) by .ci/run: missing shared data or assets fail, not skip
+
+
+def skip_unless_required(reason: str) -> None:
+    """Skip the test for a missing input, or fail it when the environment says inputs are required."""
+    if os.environ.get(REQUIRE, "") not in ("", "0"):
+        pytest.fail(f"{reason} ({REQUIRE} is set)")
+    pytest.skip(reason)
+
+
 def require_assets(*names: str) -> None:
     missing = [n for n in names if not assets.get(n).ready]
     if missing:
-        pytest.skip(f"assets {missing} not fetched (run: superalign assets fetch)")
+        skip_unless_required(f"assets {missing} not fetched (run: superalign assets fetch)")
 
 
 @pytest.fixture
@@ -46,12 +56,17 @@ def shared_data_dir():
     return path if (path / "SOURCES.md").exists() else None
 
 
-@pytest.fixture
-def shared_data():
+def require_shared():
+    """The shared real data folder; skips the test without it (fails it under SUPERALIGN_REQUIRE_SHARED)."""
     path = shared_data_dir()
     if path is None:
-        pytest.skip("shared real data not found (set SUPERALIGN_DATA or place it at <repo>/../shared/data)")
+        skip_unless_required("shared real data not found (set SUPERALIGN_DATA or place it at <repo>/../shared/data)")
     return path
+
+
+@pytest.fixture
+def shared_data():
+    return require_shared()
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from superalign.cli import app
 from superalign.errors import ConfigError
 
-from .conftest import require_assets, shared_data_dir
+from .conftest import require_assets, require_shared, shared_data_dir
 
 runner = CliRunner()
 FAST = ["--weak", "tfidf", "--strong", "static", "--seeds", "0", "--set", "n_bootstrap=50", "-q"]
@@ -220,8 +220,8 @@ def _bad(tmp_path, table):
     ],
 )
 def test_bad_input_exits_2_with_one_line(case, tmp_path, table):
-    if case == "text model on pairs" and shared_data_dir() is None:
-        pytest.skip("shared real data not found (set SUPERALIGN_DATA or place it at <repo>/../shared/data)")
+    if case == "text model on pairs":
+        require_shared()
     args, expected = _bad(tmp_path, table)[case]
     r = cli("run", *FAST, "--store", str(tmp_path / "runs"), *args)
     assert r.returncode == 2, (r.stdout, r.stderr)
@@ -250,9 +250,7 @@ def test_task_sizes_are_cached_by_source(tmp_path, monkeypatch):
     from superalign.data import catalog
     from superalign.data.sources import SourcedTask
 
-    data = shared_data_dir()
-    if data is None:
-        pytest.skip("shared real data not found (set SUPERALIGN_DATA or place it at <repo>/../shared/data)")
+    data = require_shared()
     monkeypatch.setenv("SUPERALIGN_HOME", str(tmp_path))
     monkeypatch.setattr(catalog, "task_names", lambda: ["ethics", "safety"])
     first = {r.name: r for r in catalog.task_rows(data_dir=str(data))}
@@ -262,9 +260,7 @@ def test_task_sizes_are_cached_by_source(tmp_path, monkeypatch):
 
 
 def test_run_preference_prints_its_metric(tmp_path):
-    data = shared_data_dir()
-    if data is None:
-        pytest.skip("shared real data not found (set SUPERALIGN_DATA or place it at <repo>/../shared/data)")
+    data = require_shared()
     sizes = [
         "--set",
         "sizes.train_gt=200",

@@ -120,3 +120,24 @@ def test_real_sentiment_data():
     data = get_task("sentiment").load()
     assert "sentiment" in task_names()
     assert 8000 < len(data) <= 10605 and 0.3 < data.labels.mean() < 0.7
+
+
+def test_one_duplicate_rule_everywhere_majority_label_ties_dropped(tmp_path):
+    """A file task, a registered loader's helper and make_splits resolve repeated inputs alike."""
+    from superalign.data.prep import majority_dedup
+
+    texts = ["a", "b", "a", "c", "a", "b", "d"]
+    labels = [0, 1, 1, 1, 1, 0, 0]  # a: 0,1,1 -> 1; b: 1,0 tie -> dropped; c -> 1; d -> 0
+    p = tmp_path / "dups.csv"
+    pd.DataFrame({"text": texts, "label": labels}).to_csv(p, index=False)
+    from_file = get_task(str(p)).load()
+    assert from_file.texts == ["a", "c", "d"] and from_file.labels.tolist() == [1, 1, 0]
+    helper = majority_dedup(texts, labels)
+    assert helper.texts == from_file.texts and helper.labels.tolist() == from_file.labels.tolist()
+    # a task that leaves its duplicates to the splitter gets the same rule
+    many = Dataset([*texts, "e", "f"] * 3, np.array([*labels, 1, 0] * 3))
+    s = make_splits(many, {"train_gt": 1, "train_w2s": 1, "val": 1, "test": 2}, seed=0)
+    split = {t: int(y) for part in (s.train_gt, s.train_w2s, s.val, s.test) for t, y in zip(part.texts, part.labels)}
+    assert split == {"a": 1, "c": 1, "d": 0, "e": 1, "f": 0}
+    with pytest.raises(DataError, match="only 5 examples"):
+        make_splits(many, {"train_gt": 1, "train_w2s": 1, "val": 1, "test": 3}, seed=0)

@@ -4,6 +4,8 @@ Tiny BERT / GPT-2 models (conftest.tiny_models) are built offline from a config,
 asset's tokenizer; each fit takes about a second. Slow tests fine-tune the real MiniLM and SmolLM2.
 """
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -263,8 +265,39 @@ def test_checkpoint_is_reused_on_rerun(tiny, tmp_path):
     assert again.loaded_from_checkpoint
     np.testing.assert_allclose(again.predict_proba(texts), first.predict_proba(texts), atol=1e-6)
     full = cfg.model_copy(update={"lora": False})
-    with pytest.raises(ModelError, match="does not match"):
+    with pytest.raises(ModelError, match="does not match this fit: settings lora True vs False"):
         FinetuneClassifier(tiny["gpt2"], "gpt2", full, checkpoint_dir=tmp_path / "ck").fit(texts, np.eye(2)[y], never)
+
+
+def test_checkpoint_of_another_fit_is_refused_naming_what_differs(tiny, tmp_path):
+    """Same folder, same model: a different loss, setting, seed or training data is a one-line ModelError."""
+    texts, y = keyword_data(48, seed=0)
+    cfg = FinetuneConfig(**{**FAST, "epochs": 1}, early_stopping=False)
+    ck = tmp_path / "ck"
+    FinetuneClassifier(tiny["bert"], "bert", cfg, checkpoint_dir=ck).fit(texts, np.eye(2)[y], get_loss("xent"))
+    meta = json.loads((ck / "meta.json").read_text())
+    assert {meta[k] for k in ("model", "loss", "seed")} == {"finetune(bert)", "xent", 0} and len(meta["data"]) == 16
+
+    def never(*_):
+        pytest.fail("trained instead of refusing the checkpoint")
+
+    cases = {
+        "loss 'xent' vs 'logconf'": dict(loss_name="logconf"),
+        "settings lr 0.002 vs 0.001": dict(config=cfg.model_copy(update={"lr": 1e-3})),
+        "seed 0 vs 1": dict(seed=1),
+        "training data": dict(labels=np.eye(2)[1 - y]),
+        "model 'finetune(bert)' vs 'finetune(other)'": dict(key="other"),
+    }
+    for expected, change in cases.items():
+        clf = FinetuneClassifier(
+            tiny["bert"], change.get("key", "bert"), change.get("config", cfg), change.get("seed", 0), checkpoint_dir=ck
+        )
+        with pytest.raises(ModelError, match="does not match this fit") as e:
+            clf.fit(texts, change.get("labels", np.eye(2)[y]), never, loss_name=change.get("loss_name", "xent"))
+        msg = str(e.value)
+        assert expected in msg and ";" not in msg and "\n" not in msg, msg  # one line, only what differs
+    again = FinetuneClassifier(tiny["bert"], "bert", cfg, checkpoint_dir=ck).fit(texts, np.eye(2)[y], never)
+    assert again.loaded_from_checkpoint
 
 
 def test_bad_inputs_are_model_errors(tiny, tmp_path):
@@ -323,3 +356,27 @@ def test_smollm2_lora_last_token_head_learns():
     assert clf._model.causal and clf._model.pooling == "last"
     acc = (clf.predict_proba(s.test.texts).argmax(1) == s.test.labels).mean()
     assert acc > 0.6, acc
+
+
+def test_a_checkpoint_that_cannot_be_saved_is_a_one_line_model_error(tiny, tmp_path, monkeypatch):
+    """A checkpoint folder under a file, and a full disk inside safetensors: ModelError, nothing left behind."""
+    import safetensors.torch
+    from safetensors import SafetensorError
+
+    texts, y = keyword_data(32, seed=0)
+    cfg = FinetuneConfig(**{**FAST, "epochs": 1}, early_stopping=False)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ModelError, match="cannot save checkpoint .*file.ck: File exists"):
+        FinetuneClassifier(tiny["bert"], "bert", cfg, checkpoint_dir=tmp_path / "file" / "ck").fit(
+            texts, np.eye(2)[y], get_loss("xent")
+        )
+
+    def full(*_, **__):
+        raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+
+    monkeypatch.setattr(safetensors.torch, "save_file", full)
+    with pytest.raises(ModelError, match="No space left on device") as e:
+        FinetuneClassifier(tiny["bert"], "bert", cfg, checkpoint_dir=tmp_path / "ck").fit(
+            texts, np.eye(2)[y], get_loss("xent")
+        )
+    assert "\n" not in str(e.value) and list(tmp_path.iterdir()) == [tmp_path / "file"]

@@ -13,7 +13,7 @@ from superalign.store import Store
 from superalign.w2s import ExperimentConfig, run_seed
 from superalign.w2s.methods import method_names
 
-from .conftest import require_assets, shared_data_dir
+from .conftest import require_assets, require_shared
 
 
 def _poisoned(splits):
@@ -74,9 +74,7 @@ def test_poisoned_w2s_labels_do_not_reach_a_bootstrapping_chain(small_cfg, store
     ],
 )
 def test_poisoning_on_alignment_tasks(task, weak, strong, methods, store, tmp_path):
-    data_dir = shared_data_dir()
-    if data_dir is None:
-        pytest.skip("shared real data not found (set SUPERALIGN_DATA or place it at <repo>/../shared/data)")
+    data_dir = require_shared()
     if "static" in (weak, strong):
         require_assets("static")
     sizes = SplitSizes(train_gt=150, train_w2s=200, val=10, test=150)

@@ -7,7 +7,7 @@ import pytest
 from superalign.store import Store
 from superalign.w2s import ExperimentConfig, run_experiment
 
-from .conftest import SMALL, require_assets, shared_data_dir
+from .conftest import SMALL, require_assets, require_shared
 
 
 def test_same_seed_same_summary(small_cfg, tmp_path):
@@ -94,9 +94,7 @@ def test_cached_rerun_never_imports_torch(small_cfg, store, tmp_path):
 
 def test_primary_metric_threads_through_summary_and_pgr(store):
     """toxicity's primary metric is balanced accuracy: scores and PGR use it, acc stays plain accuracy."""
-    data_dir = shared_data_dir()
-    if data_dir is None:
-        pytest.skip("shared real data not found (set SUPERALIGN_DATA or place it at <repo>/../shared/data)")
+    data_dir = require_shared()
     sizes = SMALL.model_copy(update={"train_gt": 200, "train_w2s": 400, "test": 400})
     cfg = ExperimentConfig(
         task="toxicity",

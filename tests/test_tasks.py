@@ -11,10 +11,12 @@ import pandas as pd
 import pytest
 
 from superalign.data import get_task, make_splits, task_metric, task_names
+from superalign.data.catalog import takes_data_dir
 from superalign.data.preference import split_transcript
 from superalign.data.prep import balanced_flags, clip, majority_dedup
 from superalign.data.sources import ENV
 from superalign.errors import DataError
+from superalign.w2s import ExperimentConfig
 
 # name: (min examples, max examples, share of label 1 range, primary metric)
 EXPECTED = {
@@ -36,10 +38,14 @@ def _no_env_data(monkeypatch):
     monkeypatch.delenv(ENV, raising=False)
 
 
+def _task(name: str, data_dir: str):
+    return get_task(name, **({"data_dir": data_dir} if takes_data_dir(name) else {}))
+
+
 @functools.cache
 def _load(name: str, data_dir: str):
     """Each real task is loaded once per test session (the loaders are deterministic)."""
-    return get_task(name, data_dir=data_dir).load()
+    return _task(name, data_dir).load()
 
 
 def test_every_alignment_task_is_registered():
@@ -254,3 +260,36 @@ def test_coin_flips_are_independent_of_the_split_pool(name, shared_data):
     for data_seed in (0, 1):
         s = make_splits(data, {"train_gt": 150, "train_w2s": 200, "val": 10, "test": 150}, seed=0, data_seed=data_seed)
         assert 0.4 < s.train_gt.labels.mean() < 0.6 and 0.4 < s.test.labels.mean() < 0.6
+
+
+@pytest.mark.parametrize("name", task_names())
+def test_every_registered_task_fits_its_default_sizes(name, shared_data):
+    """`superalign run --task NAME` with no sizes: the task's default sizes (or the general ones) fit its data."""
+    cfg = ExperimentConfig(task=name)
+    task = _task(name, str(shared_data))
+    sizes = cfg.split_sizes(task).model_dump()
+    data = _load(name, str(shared_data))
+    assert sum(sizes.values()) <= len(data.deduplicate()), (name, sizes, len(data))
+    s = make_splits(data, sizes, seed=0)
+    assert [len(getattr(s, k)) for k in sizes] == list(sizes.values())
+    if getattr(task, "default_sizes", None) is not None:  # only tasks too small for the general defaults have them
+        assert sum(cfg.sizes.model_dump().values()) > len(data)
+        partial = ExperimentConfig.load(overrides=[f"task={name}", "sizes.test=100"]).split_sizes(task)
+        assert partial == task.default_sizes.model_copy(update={"test": 100})  # unset sizes keep the task's
+
+
+def test_smallest_task_runs_end_to_end_with_its_defaults(shared_data, tmp_path, caplog):
+    """chess (1,499 puzzles) through the CLI with no sizes set: it runs, says so, and records the sizes used."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from superalign.cli import app
+
+    args = ["run", "--task", "chess", "--data-dir", str(shared_data), "--weak", "tfidf", "--strong", "tfidf"]
+    args += ["--methods", "xent", "--seeds", "0", "--set", "n_bootstrap=20", "-q"]
+    r = CliRunner().invoke(app, [*args, "--store", str(tmp_path / "runs"), "--out", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["sizes"] == {"train_gt": 300, "train_w2s": 600, "val": 50, "test": 500}
+    assert "using its default split sizes" in caplog.text

@@ -58,13 +58,16 @@ class Dataset:
         return Dataset([self.texts[i] for i in idx], self.labels[idx])
 
     def deduplicate(self) -> Dataset:
-        """Keep the first occurrence of each distinct input, so no input can land in two splits."""
-        first: dict[str, int] = {}
-        for i, t in enumerate(self.texts):
-            first.setdefault(t, i)
-        if len(first) == len(self.texts):
+        """One row per distinct input, labelled by the majority of its copies; an input whose copies
+        tie is dropped. Order of first occurrence is kept. The one duplicate rule of every task (the
+        registered loaders, `FileTask`, and `make_splits` for any other), so no input is in two splits."""
+        votes: dict[Input, list[int]] = {}
+        for x, y in zip(self.texts, self.labels):
+            votes.setdefault(x, []).append(int(y))
+        if len(votes) == len(self.texts):
             return self
-        return self.subset(np.fromiter(first.values(), dtype=np.int64))
+        kept = [(x, int(2 * sum(ys) > len(ys))) for x, ys in votes.items() if 2 * sum(ys) != len(ys)]
+        return Dataset([x for x, _ in kept], np.array([y for _, y in kept], dtype=np.int64))
 
 
 @dataclass(frozen=True)
@@ -83,8 +86,9 @@ class Task(Protocol):
     """A registered dataset loader. `load()` returns the full labelled dataset.
 
     Optional attributes: ``metric`` (the primary metric PGR is computed on, a name in
-    ``superalign.metrics.METRICS``; default accuracy, see `task_metric`) and ``location``
-    (where the data is read from, for listings).
+    ``superalign.metrics.METRICS``; default accuracy, see `task_metric`), ``location``
+    (where the data is read from, for listings) and ``default_sizes`` (`SplitSizes` that fit a
+    task too small for the general defaults; a run uses them for the sizes its config leaves unset).
     """
 
     name: str
@@ -136,7 +140,8 @@ def make_splits(data: Dataset, sizes: dict[str, int], seed: int, data_seed: int 
     A pool of ``sum(sizes)`` examples is drawn once with ``data_seed`` (so every seed of an
     experiment works on the same examples, and encoder caches are shared); ``seed`` then
     shuffles which pool example goes to which split. Each split keeps the pool's class balance.
-    Duplicate inputs are dropped first (first occurrence kept), so the splits share no input.
+    Duplicate inputs are merged first (`Dataset.deduplicate`: majority label, ties dropped), so the
+    splits share no input.
     """
     data = data.deduplicate()
     total = sum(sizes[s] for s in SPLITS)

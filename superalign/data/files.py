@@ -34,7 +34,8 @@ def _read_table(spec: str, split: str) -> pd.DataFrame:
 
 @dataclass
 class FileTask:
-    """Binary classification from a table with a text column and a two-valued label column."""
+    """Binary classification from a table with a text column and a two-valued label column; a text
+    that occurs more than once takes the majority of its labels (ties are dropped)."""
 
     source: str
     text_col: str = "text"
@@ -59,4 +60,4 @@ class FileTask:
         if len(df) == 0:
             raise DataError(f"{self.source}: no rows with a non-empty {self.text_col!r}")
         labels = binarize_labels(df[self.label_col].tolist(), self.label_col)
-        return Dataset(df[self.text_col].astype(str).tolist(), labels)
+        return Dataset(df[self.text_col].astype(str).tolist(), labels).deduplicate()  # majority label, ties dropped

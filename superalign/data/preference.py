@@ -15,7 +15,7 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
-from .base import Dataset, register_task
+from .base import Dataset, SplitSizes, register_task
 from .prep import balanced_flags, clip
 from .sources import HubSource, LocalFiles, SourcedTask, require_columns
 
@@ -55,6 +55,7 @@ class PreferenceTask(SourcedTask):
     )
     local: ClassVar[LocalFiles] = LocalFiles(("hh_rlhf/harmless-base_test.jsonl.gz",))
     hub: ClassVar[HubSource] = HubSource("Anthropic/hh-rlhf", split="test", kwargs={"data_dir": "harmless-base"})
+    default_sizes: ClassVar[SplitSizes] = SplitSizes(train_gt=500, train_w2s=1000, val=100, test=700)  # 2,312 pairs
 
     def side(self, transcript: str) -> str:
         prompt, response = split_transcript(str(transcript))

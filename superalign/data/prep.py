@@ -26,22 +26,10 @@ def clip(text: str, max_chars: int, keep: str = "head") -> str:
 
 
 def majority_dedup(inputs: Sequence[Hashable], labels: Sequence[int]) -> Dataset:
-    """One row per distinct input, labelled by the majority of its copies; ties are dropped.
-
-    Noisy sources repeat an input with different labels; keeping the first copy (as
-    ``Dataset.deduplicate`` does) would pick a label by file order. Order of first occurrence
-    is kept.
-    """
-    votes: dict[Hashable, list[int]] = {}
-    for x, y in zip(inputs, labels):
-        votes.setdefault(x, []).append(int(y))
-    keep, out = [], []
-    for x, ys in votes.items():
-        pos = sum(ys)
-        if 2 * pos != len(ys):
-            keep.append(x)
-            out.append(int(2 * pos > len(ys)))
-    return Dataset(keep, np.asarray(out, dtype=np.int64))
+    """One row per distinct input, labelled by the majority of its copies; ties are dropped
+    (`Dataset.deduplicate`). Noisy sources repeat an input with different labels; keeping the first
+    copy would pick a label by file order."""
+    return Dataset(list(inputs), np.asarray(labels, dtype=np.int64)).deduplicate()
 
 
 def task_rng(seed: int, purpose: str) -> np.random.Generator:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import DataError
+from .base import SplitSizes
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -146,6 +147,7 @@ class SourcedTask:
     description: ClassVar[str]
     local: ClassVar[LocalFiles]
     hub: ClassVar[HubSource]
+    default_sizes: ClassVar[SplitSizes | None] = None  # set by tasks too small for the general defaults
 
     def _hub(self) -> HubSource:
         if self.hub_id is None:

@@ -11,9 +11,10 @@ any registered loss, which receives ``step_frac`` exactly as for probes:
 - early stopping on a validation set labelled by the *supervisor* (for a W2S student these are
   weak-model labels: the student never sees ground truth, not even for model selection), keeping
   the best weights;
-- the fitted trainable weights are saved as safetensors (+ ``meta.json`` with the training
-  history) in ``checkpoint_dir``; a later ``fit`` with the same directory loads them instead of
-  training again.
+- the fitted trainable weights are saved as safetensors (+ ``meta.json`` with what they were fit
+  on and the training history) in ``checkpoint_dir``; a later ``fit`` with the same directory
+  loads them instead of training again, after checking that the model, loss, settings, seed and
+  training data are the same (a mismatch is a `ModelError` naming what differs).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..data import fingerprint
 from ..errors import ModelError
 from ..losses import soft_xent
 from .hf import (
@@ -162,8 +164,9 @@ class FinetuneClassifier:
         gold = None if gold_mask is None else torch.as_tensor(np.asarray(gold_mask, dtype=bool))
         if gold is not None and len(gold) != len(texts):
             raise ModelError(f"gold_mask has {len(gold)} entries for {len(texts)} examples")
+        ident = self._identity(loss_name, texts, y, val, sample_weight, gold_mask)
         self._build(y.shape[1])
-        if self._load_checkpoint():
+        if self._load_checkpoint(ident):
             return self
         cfg = self.config
         torch.manual_seed(self.seed)
@@ -255,7 +258,7 @@ class FinetuneClassifier:
             "best_step": stopper.best_step,
         }
         model.eval()
-        self._save_checkpoint(loss_name)
+        self._save_checkpoint(ident)
         return self
 
     def _evaluate(self, ids: list[list[int]], lengths: np.ndarray, targets: torch.Tensor) -> tuple[float, float]:
@@ -273,13 +276,34 @@ class FinetuneClassifier:
         return torch.softmax(self._logits(*self._tokens(texts)), -1).numpy().astype(np.float64)
 
     # ---------------------------------------------------------------------------- checkpoints
-    def _load_checkpoint(self) -> bool:
+    def _identity(
+        self,
+        loss_name: str,
+        texts: Sequence[str],
+        y: torch.Tensor,
+        val: tuple[Sequence[str], np.ndarray] | None,
+        sample_weight: np.ndarray | None,
+        gold_mask: np.ndarray | None,
+    ) -> dict[str, Any]:
+        """What a checkpoint must have been fit on to be reused (as JSON values)."""
+        data = fingerprint(
+            list(texts),
+            y.numpy(),
+            [] if val is None else [list(val[0]), np.asarray(val[1], dtype=np.float32)],
+            [] if sample_weight is None else np.asarray(sample_weight, dtype=np.float64),
+            [] if gold_mask is None else np.asarray(gold_mask, dtype=bool),
+        )
+        ident = {"model": self.key, "loss": loss_name, "settings": self.config.key(), "seed": self.seed, "data": data}
+        return json.loads(json.dumps(ident))
+
+    def _load_checkpoint(self, ident: dict[str, Any]) -> bool:
         d = self.checkpoint_dir
         if d is None or not (d / META).exists() or not (d / WEIGHTS).exists():
             return False
         meta = json.loads((d / META).read_text())
-        if meta.get("model") != self.key:
-            raise ModelError(f"checkpoint {d} holds {meta.get('model')!r}, not {self.key!r}")
+        diffs = _differences(meta, ident)
+        if diffs:
+            raise ModelError(f"checkpoint {d} does not match this fit: {'; '.join(diffs)} (checkpoint vs now)")
         from safetensors.torch import load_file
 
         state = load_file(d / WEIGHTS)
@@ -294,22 +318,22 @@ class FinetuneClassifier:
         self._model.eval()
         return True
 
-    def _save_checkpoint(self, loss_name: str) -> None:
+    def _save_checkpoint(self, ident: dict[str, Any]) -> None:
         d = self.checkpoint_dir
         if d is None or not self.config.save_checkpoint:
             return
+        from safetensors import SafetensorError
         from safetensors.torch import save_file
 
-        d.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=d.parent, prefix=f".{d.name}."))
+        tmp = None
         try:
+            d.parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(dir=d.parent, prefix=f".{d.name}."))
             state = {n: p.detach().cpu().contiguous() for n, p in self._trainable().items()}
             save_file(state, tmp / WEIGHTS)
             meta = {
-                "model": self.key,
+                **ident,
                 "source": self.source,
-                "seed": self.seed,
-                "loss": loss_name,
                 "config": self.config.model_dump(mode="json"),
                 "history": self.history,
                 "stats": self.stats,
@@ -318,6 +342,30 @@ class FinetuneClassifier:
             if d.exists():
                 shutil.rmtree(d)
             tmp.rename(d)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
+        except BaseException as e:
+            if tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
+            if isinstance(e, (OSError, SafetensorError)):  # a full disk, say: one line, not a traceback
+                raise ModelError(f"cannot save checkpoint {d}: {getattr(e, 'strerror', None) or e}") from None
             raise
+
+
+def _differences(saved: dict[str, Any], want: dict[str, Any]) -> list[str]:
+    """What differs between a checkpoint's recorded identity and the fit asked for, one phrase each."""
+    out = []
+    for name, now in want.items():
+        then = saved.get(name)
+        if then == now:
+            continue
+        if name == "settings" and isinstance(then, dict):
+            out.append(
+                "settings "
+                + ", ".join(
+                    f"{k} {then.get(k)!r} vs {now.get(k)!r}" for k in sorted({*then, *now}) if then.get(k) != now.get(k)
+                )
+            )
+        elif name == "data":
+            out.append("training data")
+        else:
+            out.append(f"{name} {then!r} vs {now!r}")
+    return out

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from .. import assets
 from ..errors import ModelError
+from ..registry import unknown_name
 from .classifiers import Classifier, ProfanityCheckClassifier, TfidfClassifier
 from .encoders import Encoder, SentenceTransformerEncoder, StaticEncoder
 
@@ -125,7 +126,8 @@ def _locate(spec: str) -> tuple[str, str]:
         raise ModelError(f"{path} is not a model folder (no config.json)")
     if assets.is_hub_id(spec):
         return "hub", spec
-    raise ModelError(f"unknown model {spec!r}: not one of {', '.join(MODELS)}, a local folder, or a hub id (org/name)")
+    unknown = unknown_name("model", spec, list(MODELS), error=ModelError)
+    raise ModelError(f"{unknown}; or a local folder, or a hub id (org/name)")
 
 
 def encoder_for(spec: str) -> Encoder:

@@ -194,6 +194,11 @@ def run_experiment(cfg: ExperimentConfig, store: Store | None = None, progress: 
     atomic_write_json(store.run_dir(chash) / "config.json", cfg.model_dump(mode="json"))
     task = get_task(cfg.task, **cfg.task_args)
     data = task.load()
+    sizes = cfg.split_sizes(task)
+    if sizes != cfg.sizes:
+        log.warning(
+            "task %r: using its default split sizes %s (set sizes.* to change them)", cfg.task, sizes.model_dump()
+        )
     weak, strong = cfg.factory(cfg.weak), cfg.factory(cfg.strong)
     rungs = [cfg.factory(spec) for spec in cfg.chain[1:-1]]
     before = len(store.computed)
@@ -203,7 +208,7 @@ def run_experiment(cfg: ExperimentConfig, store: Store | None = None, progress: 
         progress_bar(progress, len(cfg.seeds) * (2 + len(rungs) + len(cfg.methods))) as tick,
     ):
         for seed in cfg.seeds:
-            splits = make_splits(data, cfg.sizes.model_dump(), seed=seed, data_seed=cfg.data_seed)
+            splits = make_splits(data, sizes.model_dump(), seed=seed, data_seed=cfg.data_seed)
             run = run_seed(
                 cfg,
                 splits,
@@ -235,6 +240,6 @@ def run_experiment(cfg: ExperimentConfig, store: Store | None = None, progress: 
                     }
                 )
     store.record(rows)
-    summary = summarize(cfg, tests, probs, metric=task_metric(task))
+    summary = {**summarize(cfg, tests, probs, metric=task_metric(task)), "sizes": sizes.model_dump()}
     atomic_write_json(store.run_dir(chash) / "summary.json", summary)
     return ExperimentResult(cfg, summary, rows, store.computed[before:])

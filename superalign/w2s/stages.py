@@ -3,15 +3,23 @@ how it is fit.
 
 Every fitted model is a store stage keyed by the content hash of exactly what it sees
 (`StageKeys`, the one place those keys are built), so a rerun, a second method or a sweep that
-shares a stage never computes it twice.
+shares a stage never computes it twice. A key also holds what the stage *computes*: the method's
+and loss's parameters with their defaults filled in, the stage's code version
+(`STAGE_VERSIONS`) and the package version; a change to any of them recomputes exactly the
+stages it touches.
 """
 
 from __future__ import annotations
 
+import ast
+import functools
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+
+import superalign
 
 from ..data import Splits, fingerprint, one_hot
 from ..errors import ConfigError
@@ -20,30 +28,86 @@ from ..store import Store
 from .config import ExperimentConfig
 from .methods import Supervisor, check_method, get_method
 
+STAGE_VERSIONS = {"weak": 1, "ceiling": 1, "rung": 1, "student": 1, "supervisor": 1}
+"""Bump a stage's number when the code changes what that stage computes: its cache is then recomputed."""
+
+LOSSES_SOURCE = Path(__file__).resolve().parents[1] / "losses.py"  # read, not imported: no torch on a cached run
+
+
+@functools.cache
+def _loss_defaults_in(source: Path) -> dict[str, dict[str, Any]]:
+    """Default hyper-parameters of each ``@register_loss(name)`` function in `source`, from its syntax
+    tree; a loss whose defaults are not literals is left out."""
+    out: dict[str, dict[str, Any]] = {}
+    for node in ast.parse(source.read_text()).body if source.is_file() else []:
+        names = [
+            d.args[0].value
+            for d in getattr(node, "decorator_list", [])
+            if isinstance(d, ast.Call) and getattr(d.func, "id", None) == "register_loss"
+            if d.args and isinstance(d.args[0], ast.Constant) and isinstance(d.args[0].value, str)
+        ]
+        if not isinstance(node, ast.FunctionDef) or not names:
+            continue
+        a = node.args
+        positional = [*a.posonlyargs, *a.args]
+        pairs = [*zip(positional[len(positional) - len(a.defaults) :], a.defaults), *zip(a.kwonlyargs, a.kw_defaults)]
+        hyper = {p.arg for p in [*positional, *a.kwonlyargs][3:]}  # after (logits, targets, step_frac)
+        try:
+            out[names[0]] = {p.arg: ast.literal_eval(d) for p, d in pairs if p.arg in hyper and d is not None}
+        except ValueError:
+            continue
+    return out
+
+
+def loss_params(name: str, params: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Loss `name`'s hyper-parameters as it trains with them (defaults filled in), sorted; torch-free
+    for the losses of ``superalign/losses.py``, others are asked (imports torch)."""
+    defaults = _loss_defaults_in(LOSSES_SOURCE).get(name)
+    if defaults is None:
+        from ..losses import LOSSES, loss_params_model
+
+        fields = loss_params_model(name).model_fields if name in LOSSES else {}
+        defaults = {k: f.default for k, f in fields.items() if not f.is_required()}
+    return sorted({**defaults, **params}.items())
+
+
+def method_params(method: str, params: dict[str, Any]) -> list[tuple[str, Any]]:
+    """A method's parameters as it runs them: its defaults filled in, and those of the loss it trains with."""
+    m = get_method(method)
+    if m.params is None:
+        return loss_params(method, params)
+    p = m.parse(params).model_dump()
+    return sorted({**p, "loss_params": loss_params(p["loss"], p["loss_params"])}.items())
+
+
+def _code(stage: str) -> tuple:
+    """Code identity of a stage that trains with plain cross-entropy: its version, the package's, xent's parameters."""
+    return stage, STAGE_VERSIONS[stage], superalign.__version__, loss_params("xent", {})
+
 
 class StageKeys:
-    """Content keys of one seed's stages; each holds everything its model is fit on or predicts.
+    """Content keys of one seed's stages; each holds everything its model is fit on or predicts,
+    and the code identity of what the stage computes.
 
-    The strong model's stages share ``(settings, seed, test texts)``; ``val`` enters a strong
-    stage only when the model consumes it (fine-tuning's early stopping), with the labels the
-    stage's supervisor gives it.
+    Each stage keys its own model's weights and recipe (``key``, ``settings``): a rung's are its
+    own, not the strong model's. ``val`` enters a strong stage only when the model consumes it
+    (fine-tuning's early stopping), with the labels the stage's supervisor gives it.
     """
 
     def __init__(self, splits: Splits, seed: int, strong: ModelFactory):
         self.splits, self.seed, self.strong = splits, seed, strong
-        self.common = (strong.settings, seed, splits.test.texts)
 
     def _seen_val(self, labels: np.ndarray) -> tuple:
         return (self.splits.val.texts, labels) if self.strong.uses_val else ()
 
+    def _model(self, f: ModelFactory) -> tuple:
+        return f.key, f.settings, self.seed, self.splits.test.texts
+
     def weak(self, weak: ModelFactory) -> str:
         s = self.splits
         return fingerprint(
-            "weak",
-            weak.key,
-            weak.settings,
-            self.seed,
-            s.test.texts,
+            *_code("weak"),
+            *self._model(weak),
             s.train_gt.texts,
             s.train_gt.labels,
             s.train_w2s.texts,
@@ -53,21 +117,26 @@ class StageKeys:
     def ceiling(self) -> str:
         w2s = self.splits.train_w2s
         return fingerprint(
-            "ceiling", self.strong.key, self.common, w2s.texts, w2s.labels, *self._seen_val(self.splits.val.labels)
+            *_code("ceiling"),
+            *self._model(self.strong),
+            w2s.texts,
+            w2s.labels,
+            *self._seen_val(self.splits.val.labels),
         )
 
     def rung(self, rung: ModelFactory, labels: np.ndarray) -> str:
-        return fingerprint("rung", rung.key, self.common, self.splits.train_w2s.texts, labels)
+        return fingerprint(*_code("rung"), *self._model(rung), self.splits.train_w2s.texts, labels)
 
     def student(
         self, method: str, params: dict, labels: np.ndarray, weak_val: np.ndarray, supervisors: list[np.ndarray]
     ) -> str:
         return fingerprint(
             "student",
-            self.strong.key,
+            STAGE_VERSIONS["student"],
+            superalign.__version__,
             method,
-            params,
-            self.common,
+            method_params(method, params),
+            *self._model(self.strong),
             self.splits.train_w2s.texts,
             labels,
             *self._seen_val(weak_val),
@@ -75,7 +144,9 @@ class StageKeys:
         )
 
     def supervisor(self, f: ModelFactory, sub_seed: int, texts: list, labels: np.ndarray) -> str:
-        return fingerprint("supervisor", f.key, f.settings, sub_seed, texts, labels, self.splits.train_w2s.texts)
+        return fingerprint(
+            *_code("supervisor"), f.key, f.settings, sub_seed, texts, labels, self.splits.train_w2s.texts
+        )
 
 
 def fit_predict(
