@@ -151,3 +151,14 @@ def test_cli_best_of_n_prints_the_table_and_writes_the_summary(tiny_policy, tmp_
     assert r.exit_code == 0, r.output
     assert "best-of-n" in r.output and "PGR" in r.output and "base (one sample" in r.output
     assert [row["n"] for row in json.loads((tmp_path / "out" / "summary.json").read_text())["rows"]] == [1, 2]
+
+
+def test_classification_commands_refuse_a_generation_task_in_one_line(tmp_path):
+    require_assets("vader")
+    from superalign.oversight import LoopConfig, OversightError, run_loop
+    from superalign.w2s import ExperimentConfig, run_experiment
+
+    with pytest.raises(ConfigError, match="generation task.*best-of-n"):
+        run_experiment(ExperimentConfig(task="sentiment_continuation"), Store(tmp_path))
+    with pytest.raises(OversightError, match="generation task"):
+        run_loop(LoopConfig(task="sentiment_continuation"), Store(tmp_path))

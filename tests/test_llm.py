@@ -391,3 +391,25 @@ def test_real_openai_compatible_policy(llama_server):
     # Parsed from echo + logprobs; not compared with the local model: llama-cpp-python 0.3.36 gives each prompt
     # token the logprob of the distribution after it (one position late) when the model has no BOS token.
     assert lp.shape == (2,) and np.isfinite(lp).all() and (lp < 0).all()
+
+
+def test_each_loop_seed_gets_its_own_repeatable_llm_randomness(tiny_lm):
+    """The loop's LLM roles sample with the loop seed: two seeds differ, one seed repeats, one model
+    is shared, and torch's global RNG is left as it was."""
+    import torch
+
+    from superalign.oversight import LoopConfig, RoleContext
+
+    llm = get_llm(f"local:{tiny_lm}")
+
+    def role_llm(seed):
+        return RoleContext(LoopConfig(), seed, ["negative", "positive"], "sentiment", None, lambda: llm).llm
+
+    def answers(seed):
+        return role_llm(seed).chat_many([MSG, MSG], max_tokens=6, temperature=1.0)
+
+    state = torch.random.get_rng_state()
+    first, other, again = answers(0), answers(1), answers(0)
+    assert first == again and first != other
+    assert torch.equal(state, torch.random.get_rng_state())
+    assert role_llm(1)._model is llm._model and role_llm(1).seed == 1 and llm.seed == 0

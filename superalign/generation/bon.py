@@ -73,7 +73,7 @@ def _seed_scores(cfg: BestOfNConfig, task: Any, seed: int, store: Store, judge: 
     from ..data import fingerprint
 
     data = task.load()
-    splits = make_splits(data, cfg.sizes.model_dump(), seed=seed, data_seed=cfg.data_seed)
+    splits = make_splits(data, cfg.split_sizes(task).model_dump(), seed=seed, data_seed=cfg.data_seed)
     weak = ClassifierJudge(cfg.factory(cfg.weak), seed).fit(splits.train_gt)
     prompts = [task.prompt_and_continuation(t)[0] for t in splits.test.texts]
     n = max(cfg.ns)

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from ..registry import Registry
-from .base import LLM, LLM_BACKENDS, LLMError, Message
+from .base import LLM, LLM_BACKENDS, LLMError, Message, with_seed
 from .http import OpenAICompatibleLLM, OpenAICompatiblePolicy
 from .local import TransformersLLM, TransformersPolicy
 from .policy import POLICY_BACKENDS, Policy
@@ -46,4 +46,5 @@ __all__ = [
     "TransformersPolicy",
     "get_llm",
     "get_policy",
+    "with_seed",
 ]

@@ -9,6 +9,7 @@ depend only on this protocol. The generation seam for a policy model is `superal
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
@@ -66,3 +67,13 @@ def validate_messages(messages: Sequence[Message]) -> list[Message]:
     if not out:
         raise LLMError("a chat needs at least one message")
     return out
+
+
+def with_seed(llm: LLM, seed: int) -> LLM:
+    """`llm` sampling with `seed`: a shallow copy that shares the loaded model (or the client), so each
+    loop seed gets its own, repeatable LLM randomness. An LLM without a ``seed`` is returned as it is."""
+    if not hasattr(llm, "seed"):
+        return llm
+    twin = copy.copy(llm)
+    twin.seed = seed
+    return twin

@@ -292,11 +292,14 @@ def run_loop(
     atomic_write_json(run_dir / "config.json", cfg.model_dump(mode="json", exclude={"seeds", "n_bootstrap", "min_gap"}))
     task = get_task(cfg.task, **cfg.task_args)
     data = task.load()
+    if task.kind == "generation":
+        raise OversightError(f"task {cfg.task!r} is a generation task; the loop runs on classification tasks")
     names = label_names_for(cfg, task)
+    sizes = cfg.split_sizes(task)
     make_llm = _llm_maker(cfg, llm)
     seeds = []
     for seed in cfg.seeds:
-        splits = make_splits(data, cfg.sizes.model_dump(), seed=seed, data_seed=cfg.data_seed)
+        splits = make_splits(data, sizes.model_dump(), seed=seed, data_seed=cfg.data_seed)
         seeds.append(
             run_seed_loop(
                 cfg,

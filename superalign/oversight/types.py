@@ -125,8 +125,8 @@ class Learner(Protocol):
 class RoleContext:
     """What a registered attacker or critic is built from (``from_context``) for one loop seed.
 
-    ``llm`` is made on first use (shared by the roles of a run); ``critic`` is set once the
-    critic is built, for the attackers that consult it.
+    ``llm`` is made on first use (one model shared by the roles and seeds of a run) and samples
+    with this seed; ``critic`` is set once the critic is built, for the attackers that consult it.
     """
 
     cfg: LoopConfig
@@ -139,7 +139,9 @@ class RoleContext:
 
     @property
     def llm(self) -> LLM:
-        return self.make_llm()
+        from ..llm import with_seed
+
+        return with_seed(self.make_llm(), self.seed)
 
 
 @dataclass

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..data import Splits, get_task, make_splits, one_hot, task_metric
+from ..errors import ConfigError
 from ..metrics import PGRAnalysis, evaluate
 from ..models import ModelFactory
 from ..progress import progress_bar
@@ -189,10 +190,15 @@ def summarize(
 
 def run_experiment(cfg: ExperimentConfig, store: Store | None = None, progress: bool = False) -> ExperimentResult:
     """Run (or resume) an experiment; every finished stage is reused from the store."""
+    task = get_task(cfg.task, **cfg.task_args)
+    if task.kind == "generation":
+        raise ConfigError(
+            f"task {cfg.task!r} is a generation task: `superalign run` trains classifiers; "
+            "run it with `superalign best-of-n --task ...` (setting B)"
+        )
     store = store or Store()
     chash = cfg.hash()
     atomic_write_json(store.run_dir(chash) / "config.json", cfg.model_dump(mode="json"))
-    task = get_task(cfg.task, **cfg.task_args)
     data = task.load()
     sizes = cfg.split_sizes(task)
     if sizes != cfg.sizes:
