@@ -380,3 +380,19 @@ def test_loop_summary_scores_the_tasks_primary_metric():
     assert r0["acc"]["mean"] == pytest.approx((seed.test_probs[0].argmax(1) == y).mean()) != r0["score"]["mean"]
     floor = balanced_accuracy(seed.naive_probs, y)
     assert r0["gain_vs_naive"]["mean"] == pytest.approx(r0["score"]["mean"] - floor)
+
+
+def test_llm_roles_get_the_tasks_class_names_or_a_clear_error(tmp_path):
+    from superalign.data import FileTask, get_task
+    from superalign.oversight.loop import label_names_for
+    from superalign.oversight.types import OversightError
+
+    llm_roles = LoopConfig(critic="llm", attackers=["pool", "generative"])
+    assert label_names_for(llm_roles, get_task("safety")) == ["safe", "unsafe"]
+    assert label_names_for(llm_roles, get_task("toxicity")) == ["not toxic", "toxic"]
+    table = FileTask(str(tmp_path / "t.csv"))
+    with pytest.raises(OversightError, match="names no classes.*label_names"):
+        label_names_for(llm_roles, table)
+    named = llm_roles.model_copy(update={"label_names": ["ham", "spam"]})
+    assert label_names_for(named, table) == ["ham", "spam"]
+    assert label_names_for(LoopConfig(), table) == ["class 0", "class 1"]  # no LLM role: names unused in prompts

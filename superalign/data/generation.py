@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import ClassVar
 
 from ..errors import DataError
 from .base import Dataset, register_task
@@ -45,6 +46,7 @@ class SentimentContinuationTask:
     name: str = "sentiment_continuation"
     kind: str = "generation"
     metric: str = "judge_score"
+    label_names: ClassVar[tuple[str, str]] = ("negative", "positive")
     description: str = (
         "continue the first words of a human-rated movie-review sentence positively (Ziegler et al. 2019); "
         "judged by a sentiment classifier trained on disjoint human ratings"

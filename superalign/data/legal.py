@@ -31,6 +31,7 @@ class LegalTask(SourcedTask):
     max_chars: int = 800
 
     name: ClassVar[str] = "legal"
+    label_names: ClassVar[tuple[str, str]] = ("irrelevant", "relevant")
     description: ClassVar[str] = (
         "question + privacy-policy clause -> relevant / irrelevant (LegalBench privacy_policy_qa)"
     )

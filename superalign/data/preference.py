@@ -50,6 +50,7 @@ class PreferenceTask(SourcedTask):
     name: ClassVar[str] = "preference"
     kind: ClassVar[str] = "preference"
     metric: ClassVar[str] = "pairwise_accuracy"
+    label_names: ClassVar[tuple[str, str]] = ("B is better", "A is better")
     description: ClassVar[str] = (
         "reward modelling: (response A, response B) -> A more harmless? (Anthropic HH-RLHF harmless-base test)"
     )

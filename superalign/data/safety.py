@@ -33,6 +33,7 @@ class SafetyTask(SourcedTask):
     max_chars: int = 1000  # prompts are at most ~300 characters; the cap only guards odd inputs
 
     name: ClassVar[str] = "safety"
+    label_names: ClassVar[tuple[str, str]] = ("safe", "unsafe")
     description: ClassVar[str] = (
         "prompt -> unsafe / safe (WTS pilot study safety prompts; duplicates merged by majority)"
     )

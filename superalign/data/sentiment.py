@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -36,6 +37,7 @@ class SentimentTask:
     path: str | None = None
     name: str = "sentiment"
     kind: str = "classification"
+    label_names: ClassVar[tuple[str, str]] = ("negative", "positive")
     description: str = "human-rated movie-review sentences (VADER, Hutto & Gilbert 2014), label = sign of mean rating"
 
     @property

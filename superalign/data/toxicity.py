@@ -32,6 +32,7 @@ class ToxicityTask(SourcedTask):
 
     name: ClassVar[str] = "toxicity"
     metric: ClassVar[str] = "balanced_accuracy"
+    label_names: ClassVar[tuple[str, str]] = ("not toxic", "toxic")
     description: ClassVar[str] = "tweet -> toxic (hate or offensive) / not (Davidson et al. 2017, 3 classes binarised)"
     local: ClassVar[LocalFiles] = LocalFiles(("davidson_hate_speech/labeled_data.csv.gz",))
     hub: ClassVar[HubSource] = HubSource("tdavidson/hate_speech_offensive", split="train")

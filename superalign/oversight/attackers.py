@@ -183,6 +183,7 @@ class GenerativeAttacker(BaseAttacker):
 
     name = "generative"
     consumes_pool = False  # pool items are examples to imitate
+    uses_llm = True
 
     def __init__(
         self,

@@ -223,6 +223,8 @@ def parse_verdict(raw: str, label_names: Sequence[str]) -> Verdict | str:
 class LLMCritic:
     """Asks a chat LLM for a JSON verdict; re-asks up to `max_retries` times; else "unparseable"."""
 
+    uses_llm = True
+
     def __init__(
         self,
         llm: LLM,

@@ -45,16 +45,28 @@ from .rounds import LoopState, RoundFiles, edit_source, teach_critic
 from .summary import RoundData, round_metrics, summarize_loop
 from .types import Attacker, AttackProbe, Critic, OversightError, Query, RoleContext, TrainableCritic, Verdict
 
-_DEFAULT_LABEL_NAMES = {"sentiment": ["negative", "positive"]}
+
+def uses_llm(cfg: LoopConfig) -> bool:
+    """Whether a role of the loop (its critic or an attacker) prompts an LLM."""
+    roles = [CRITICS.get(cfg.critic), *(ATTACKERS.get(a) for a in cfg.attackers)]
+    return any(getattr(r, "uses_llm", False) for r in roles)
 
 
 def label_names_for(cfg: LoopConfig, task: Any) -> list[str]:
+    """The class names LLM prompts use: the config's, else the task's; an LLM role on a task that
+    names no classes is an error (a prompt about "class 0" and "class 1" tells the LLM nothing)."""
     if cfg.label_names:
         if len(cfg.label_names) != 2:
             raise OversightError(f"label_names must name the 2 classes, got {cfg.label_names}")
         return list(cfg.label_names)
-    names = getattr(task, "label_names", None) or _DEFAULT_LABEL_NAMES.get(cfg.task)
-    return list(names) if names else ["class 0", "class 1"]
+    names = getattr(task, "label_names", None)
+    if names:
+        return list(names)
+    if uses_llm(cfg):
+        raise OversightError(
+            f"task {cfg.task!r} names no classes for the LLM prompts: set label_names=[NAME_OF_0,NAME_OF_1]"
+        )
+    return ["class 0", "class 1"]
 
 
 @dataclass
