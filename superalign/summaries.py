@@ -133,3 +133,33 @@ def print_best_of_n(s: dict, cached: bool = False) -> None:
     console.print(
         f"base (one sample, gold judge): {_est(s['base_score'])}; PGR = (BoN weak - base) / (BoN gold - base)"
     )
+
+
+def print_teach(s: dict, cached: bool = False) -> None:
+    """Setting A's table, the shape of a classification run's: gold judge score and PGR per model, fluency."""
+    title = (
+        f"{s['task']}: weak {s['weak']} -> strong {s['strong']}, gold judge {s['judge']}, seeds {s['seeds']} "
+        f"(run {s['config_hash']}{', cached' if cached else ''})"
+    )
+    t = Table(title=title)
+    vs_sft = any("pgr_vs_sft" in m for m in s["methods"].values())
+    for col in (
+        "model",
+        "gold judge score [95% CI]",
+        "PGR [95% CI]",
+        *(["PGR - sft [paired 95% CI]"] if vs_sft else []),
+        "ppl/char",
+        "distinct bigrams",
+    ):
+        t.add_column(col)
+    pad = [""] if vs_sft else []
+
+    def guard(f: dict) -> list[str]:
+        return [f"{f['ppl_per_char']:.2f}", f"{f['distinct_bigrams']:.3f}"]
+
+    t.add_row(f"weak teacher ({s['weak']}, gold demos)", _est(s["weak_score"]), "", *pad, *guard(s["weak_fluency"]))
+    t.add_row(f"ceiling ({s['strong']}, gold demos)", _est(s["ceiling_score"]), "", *pad, *guard(s["ceiling_fluency"]))
+    for name, m in s["methods"].items():
+        diff = [_est(m["pgr_vs_sft"]) if "pgr_vs_sft" in m else ""] if vs_sft else []
+        t.add_row(f"student: {name}", _est(m["score"]), _est(m["pgr"]), *diff, *guard(m["fluency"]))
+    console.print(t)

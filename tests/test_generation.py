@@ -1,6 +1,8 @@
 """Generative W2S, setting B: a weak reward model steers a policy by best-of-n, scored by a gold
 judge that never steers anything (a tiny random causal LM keeps this fast)."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -162,3 +164,134 @@ def test_classification_commands_refuse_a_generation_task_in_one_line(tmp_path):
         run_experiment(ExperimentConfig(task="sentiment_continuation"), Store(tmp_path))
     with pytest.raises(OversightError, match="generation task"):
         run_loop(LoopConfig(task="sentiment_continuation"), Store(tmp_path))
+
+
+@pytest.fixture(scope="module")
+def tiny_lm_folder(tmp_path_factory):
+    """A 4-layer random Llama with the MiniLM tokenizer (its [SEP] as EOS): cut to 2 layers, it is the weak teacher."""
+    require_assets("minilm")
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from superalign import assets
+
+    tok = AutoTokenizer.from_pretrained(str(assets.require("minilm")))
+    tok.eos_token = tok.sep_token
+    torch.manual_seed(1)
+    cfg = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.sep_token_id,
+    )
+    folder = tmp_path_factory.mktemp("tiny-lm4")
+    LlamaForCausalLM(cfg).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
+def teach_cfg(folder, **kw):
+    from superalign.generation import TeachConfig
+
+    base = dict(
+        weak=f"{folder}@2",
+        strong=str(folder),
+        judge="static",
+        weak_judge="tfidf",
+        seeds=[0],
+        max_new_tokens=5,
+        rerank_k=2,
+        n_bootstrap=50,
+        sft={"epochs": 1, "batch_size": 8, "max_length": 24, "lr": 0.01},
+        sizes=dict(train_gt=40, train_w2s=24, val=1, test=12),
+    )
+    return TeachConfig(**{**base, **kw})
+
+
+def test_setting_a_trains_teacher_ceiling_and_students_and_resumes(tiny_lm_folder, tmp_path):
+    require_assets("vader", "static")
+    from superalign.generation import run_teach
+
+    cfg = teach_cfg(tiny_lm_folder)
+    s = run_teach(cfg, Store(tmp_path / "runs"))
+    assert set(s["methods"]) == {"sft", "confident", "rerank"} and s["computed"] > 0
+    assert all(0 <= m["score"]["mean"] <= 1 for m in s["methods"].values()) and "pgr_vs_sft" in s["methods"]["rerank"]
+    cut = next((tmp_path / "runs" / "models").glob("*-2layers-*"))
+    assert json.loads((cut / "config.json").read_text())["num_hidden_layers"] == 2  # the weaker LM is real
+    again = run_teach(cfg, Store(tmp_path / "runs"))
+    assert again["computed"] == 0 and again["methods"] == s["methods"]  # every model and generation reused
+
+
+def test_setting_a_students_never_see_gold(tiny_lm_folder, tmp_path, monkeypatch):
+    """Flip every train_w2s gold label: the ceiling's demonstrations change, the teacher's and the
+    students' outputs do not (their prompts are all of train_w2s, whatever the labels)."""
+    require_assets("vader", "static")
+    from superalign.data import Dataset, Splits
+    from superalign.generation import run_teach, teach
+
+    cfg = teach_cfg(tiny_lm_folder, methods=["sft", "confident"])
+    clean = run_teach(cfg, Store(tmp_path / "a"))
+    real = teach.make_splits
+
+    def flipped(*args, **kw):
+        s = real(*args, **kw)
+        return Splits(s.train_gt, Dataset(s.train_w2s.texts, 1 - s.train_w2s.labels), s.val, s.test)
+
+    monkeypatch.setattr(teach, "make_splits", flipped)
+    poisoned = run_teach(cfg, Store(tmp_path / "b"))
+    assert (
+        poisoned["weak_score"] == clean["weak_score"]
+        and poisoned["methods"]["sft"]["score"] == clean["methods"]["sft"]["score"]
+    )
+    assert poisoned["methods"]["confident"]["score"] == clean["methods"]["confident"]["score"]
+    assert poisoned["ceiling_score"] != clean["ceiling_score"]
+
+
+def test_cli_run_on_a_generation_task_runs_setting_a(tiny_lm_folder, tmp_path):
+    require_assets("vader", "static")
+    from typer.testing import CliRunner
+
+    from superalign.cli import app
+
+    cfg = teach_cfg(tiny_lm_folder, methods=["sft"])
+    args = [
+        "run",
+        "--task",
+        "sentiment_continuation",
+        "--weak",
+        cfg.weak,
+        "--strong",
+        cfg.strong,
+        "--methods",
+        "sft",
+        "--seeds",
+        "0",
+        "--set",
+        "judge=static",
+        "--set",
+        "weak_judge=tfidf",
+        "--set",
+        "max_new_tokens=5",
+        "--set",
+        "sft.epochs=1",
+        "--set",
+        "sft.max_length=24",
+        "--set",
+        "sizes.train_gt=40",
+        "--set",
+        "sizes.train_w2s=24",
+        "--set",
+        "sizes.test=12",
+        "--set",
+        "n_bootstrap=20",
+        "--store",
+        str(tmp_path / "runs"),
+    ]
+    r = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
+    assert r.exit_code == 0, r.output
+    assert "weak teacher" in r.output and "student: sft" in r.output and "ceiling" in r.output

@@ -1,7 +1,12 @@
-"""Weak-to-strong on generative models (Burns et al. 2023's reward-modelling case; RLHF against a
-reward model weaker than the policy). Setting B, a weak reward model steering a strong policy by
-best-of-n, is in `bon.py`."""
+"""Weak-to-strong on generative models (Burns et al. 2023; Ye et al.'s W2S-beyond-accuracy pilot,
+yeruimeng/WTS; RLHF against a reward model weaker than the policy).
+
+Setting A (`teach.py`): a weak teacher LM's continuations fine-tune a strong student LM (TRL SFT,
+`sft.py`). Setting B (`bon.py`): a weak reward model steers a strong policy by best-of-n. Both are
+scored by a gold judge that never supervises (`superalign.judges`).
+"""
 
 from .bon import BestOfNConfig, BestOfNResult, best_of_n, run_best_of_n
+from .teach import METHODS, TeachConfig, run_teach
 
-__all__ = ["BestOfNConfig", "BestOfNResult", "best_of_n", "run_best_of_n"]
+__all__ = ["METHODS", "BestOfNConfig", "BestOfNResult", "TeachConfig", "best_of_n", "run_best_of_n", "run_teach"]
