@@ -41,7 +41,8 @@ class Script(BaseHTTPRequestHandler):
         n = int(self.headers.get("Content-Length", 0))
         sent = json.loads(self.rfile.read(n))
         self.server.requests.append({"path": self.path, "auth": self.headers.get("Authorization"), "body": sent})
-        status, body, delay, headers = self.server.script.pop(0) if self.server.script else (200, OK, 0, {})
+        default = (200, getattr(self.server, "default", OK), 0, {})
+        status, body, delay, headers = self.server.script.pop(0) if self.server.script else default
         time.sleep(delay)
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
         try:
@@ -92,12 +93,12 @@ def test_retries_5xx_and_429_then_succeeds(server):
     assert llm.chat(MSG) == "hello there" and llm.attempts == 4 and len(server.requests) == 4
 
 
-def test_timeout_is_retried(server):
+def test_timeout_is_retried(server, caplog):
+    caplog.set_level(logging.INFO)
     server.script = [(200, OK, 1.5, {})]
     llm = client(server, timeout=0.3)
-    t = time.perf_counter()
-    assert llm.chat(MSG) == "hello there" and llm.attempts == 2
-    assert time.perf_counter() - t < 1.4  # did not wait for the slow answer
+    assert llm.chat(MSG) == "hello there" and llm.attempts == 2  # the slow answer was abandoned, then retried
+    assert "Retrying request" in caplog.text and len(server.requests) == 2
 
 
 def test_garbage_json_is_retried_then_fails_clearly(server):
@@ -165,11 +166,15 @@ def test_no_key_sends_no_authorization_header(server, monkeypatch):
     assert llm.chat(MSG) == "hello there" and server.requests[0]["auth"] is None and "api_key=None" in repr(llm)
 
 
-def test_retry_after_is_honoured_and_capped(server):
+def test_retry_after_is_honoured_and_capped(server, monkeypatch):
+    import openai._base_client
+
+    waits = []
+    monkeypatch.setattr(openai._base_client.time, "sleep", waits.append)  # record the waits instead of sleeping
     server.script = [(429, b"", 0, {"Retry-After": "0.3"}), (503, b"", 0, {"Retry-After": "30"})]
-    t = time.perf_counter()
     assert client(server, max_backoff=0.4).chat(MSG) == "hello there"
-    assert 0.3 <= time.perf_counter() - t < 2.0  # waited 0.3 s, then 0.4 s (30 s capped at max_backoff)
+    retries = [w for w in waits if w]  # (the scripted server sleeps 0 s before each answer)
+    assert retries == [pytest.approx(0.3), pytest.approx(0.4)]  # Retry-After honoured, then capped at max_backoff
 
 
 def test_the_key_never_reaches_the_logs(server, caplog):
@@ -413,3 +418,46 @@ def test_each_loop_seed_gets_its_own_repeatable_llm_randomness(tiny_lm):
     assert first == again and first != other
     assert torch.equal(state, torch.random.get_rng_state())
     assert role_llm(1)._model is llm._model and role_llm(1).seed == 1 and llm.seed == 0
+
+
+def test_the_api_key_appears_in_no_file_a_loop_writes_and_no_log(server, tmp_path, monkeypatch, caplog):
+    """A loop whose LLM critic talks to a (local, scripted) OpenAI-compatible server with a key:
+    every file under the store, and every log line at DEBUG, is free of the key."""
+    require_assets("vader", "static")
+    from superalign.data import SplitSizes
+    from superalign.oversight import LoopConfig, run_loop
+    from superalign.store import Store
+
+    caplog.set_level(logging.DEBUG)
+    server.default = {
+        "choices": [
+            {
+                "message": {
+                    "role": "assistant",
+                    "content": json.dumps(
+                        {"label": "positive", "confidence": 0.7, "explanation": f"fine (key {KEY} echoed)"}
+                    ),
+                }
+            }
+        ]
+    }
+    monkeypatch.setenv("SUPERALIGN_LLM_BASE_URL", f"http://127.0.0.1:{server.server_port}/v1")
+    monkeypatch.setenv("SUPERALIGN_LLM_API_KEY", KEY)
+    cfg = LoopConfig(
+        critic="llm",
+        llm="openai:test-model",
+        attackers=["pool"],
+        learner="static",
+        rounds=1,
+        human_budget=2,
+        attack_size=4,
+        eval_size=4,
+        seeds=[0],
+        n_bootstrap=20,
+        sizes=SplitSizes(train_gt=20, train_w2s=30, val=10, test=20),
+    )
+    run_loop(cfg, Store(tmp_path / "runs"))
+    assert server.requests and all(r["auth"] == f"Bearer {KEY}" for r in server.requests)
+    written = [p for p in (tmp_path / "runs").rglob("*") if p.is_file()]
+    assert written and not [p for p in written if KEY.encode() in p.read_bytes()]
+    assert KEY not in caplog.text

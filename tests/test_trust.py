@@ -406,9 +406,10 @@ def _calls(tree: ast.AST):
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):
             f = node.func
-            name = (
-                (f.value.id if isinstance(f.value, ast.Name) else "", f.attr) if isinstance(f, ast.Attribute) else None
-            )
+            if isinstance(f, ast.Attribute):
+                name = (f.value.id if isinstance(f.value, ast.Name) else "", f.attr)
+            else:
+                name = (f.id,) if isinstance(f, ast.Name) else None
             yield node, name, {k.arg: k.value for k in node.keywords}
 
 
@@ -424,6 +425,8 @@ def test_no_unsafe_deserialization_and_no_remote_code_in_the_package():
                 found.append(f"{where} np.load(allow_pickle=...)")
             if "trust_remote_code" in kw and getattr(kw["trust_remote_code"], "value", None) is not False:
                 found.append(f"{where} trust_remote_code")
+            if name in (("eval",), ("exec",), ("compile",), ("os", "system")):
+                found.append(f"{where} {'.'.join(name)} (nothing a model generates is ever executed)")
     assert found == []
     text = "\n".join(p.read_text() for p in PACKAGE.rglob("*.py"))
     assert "import pickle" not in text and "trust_remote_code=True" not in text
@@ -463,3 +466,27 @@ def test_reliability_md_names_only_tests_that_exist():
     for file, name in refs:
         path = Path(__file__) if file == "T" else REPO / file
         assert f"def {name}(" in path.read_text(), (file, name)
+
+
+def test_hub_models_are_keyed_by_their_resolved_revision(tmp_path, monkeypatch, caplog):
+    """Offline, a hub model's key pins the commit its cached snapshot is at; a new upload (main moved)
+    is a new key; an id the cache does not know is keyed by its name, with a warning."""
+    from huggingface_hub import constants
+
+    from superalign.models.ladder import hf_source, hub_key
+
+    def cache(sha):
+        repo = tmp_path / "models--acme--tiny"
+        (repo / "refs").mkdir(parents=True, exist_ok=True)
+        (repo / "refs" / "main").write_text(sha)
+        (repo / "snapshots" / sha).mkdir(parents=True, exist_ok=True)
+        (repo / "snapshots" / sha / "config.json").write_text("{}")
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    first, second = "1" * 40, "2" * 40
+    cache(first)
+    assert hub_key("acme/tiny") == f"hub:acme/tiny@{first}" and hf_source("acme/tiny")[1] == f"hub:acme/tiny@{first}"
+    cache(second)
+    assert hub_key("acme/tiny") == f"hub:acme/tiny@{second}"
+    assert hub_key("acme/unseen") == "hub:acme/unseen" and "keyed by its name only" in caplog.text

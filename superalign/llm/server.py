@@ -136,6 +136,14 @@ class OpenAIServer:
     def _redact(self, text: str) -> str:
         return text.replace(self._api_key, "***") if self._api_key else text
 
+    def _scrub(self, value: T) -> T:
+        """A parsed answer with the key redacted from its text (a server or proxy may echo it back)."""
+        if isinstance(value, str):
+            return self._redact(value)  # type: ignore[return-value]
+        if isinstance(value, list):
+            return [self._redact(v) if isinstance(v, str) else v for v in value]  # type: ignore[return-value]
+        return value
+
     def _client(self, max_retries: int) -> Any:
         """The openai client that retries `max_retries` times (one per retry budget, one connection pool)."""
         if max_retries not in self._clients:
@@ -212,7 +220,7 @@ class OpenAIServer:
                 last = self._redact(f"{type(e).__name__}: {e}{cause}")
                 break
             try:
-                return parse(answer)
+                return self._scrub(parse(answer))
             except Malformed as e:
                 last = f"malformed answer ({e})"
         message = f"LLM server {url}: no usable answer after {self.attempts - self._first} attempts; last: {last}"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,8 @@ from ..errors import ModelError
 from ..registry import unknown_name
 from .classifiers import Classifier, ProfanityCheckClassifier, TfidfClassifier
 from .encoders import Encoder, SentenceTransformerEncoder, StaticEncoder
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -142,7 +145,32 @@ def encoder_for(spec: str) -> Encoder:
         return StaticEncoder(where, key=f"static:{_folder_key(Path(where))}")
     if kind == "folder":
         return SentenceTransformerEncoder(where, key=f"st:{_folder_key(Path(where))}")
-    return SentenceTransformerEncoder(where, key=f"hub:{where}")
+    return SentenceTransformerEncoder(where, key=hub_key(where))
+
+
+def hub_revision(repo_id: str) -> str | None:
+    """The commit sha a hub model resolves to: asked of the hub when it is reachable, else read from
+    the local Hugging Face cache (the snapshot ``main`` points at); None when neither knows it."""
+    from huggingface_hub import HfApi, constants, try_to_load_from_cache
+
+    if not constants.HF_HUB_OFFLINE:
+        try:
+            return HfApi().model_info(repo_id, timeout=10).sha
+        except Exception as e:  # no network, no such repo, rate limit: fall back to the cache
+            log.info("hub revision of %s unavailable (%s); trying the local cache", repo_id, type(e).__name__)
+    cached = try_to_load_from_cache(repo_id, "config.json")
+    return Path(cached).parent.name if isinstance(cached, str) else None
+
+
+def hub_key(repo_id: str) -> str:
+    """The cache identity of a hub model: its id pinned to the resolved commit (``hub:org/name@sha``),
+    or the id alone, with a warning, when no revision can be resolved (then a new upload under the same
+    id is not noticed)."""
+    sha = hub_revision(repo_id)
+    if sha is None:
+        log.warning("hub model %s: no revision found (offline and not cached); keyed by its name only", repo_id)
+        return f"hub:{repo_id}"
+    return f"hub:{repo_id}@{sha}"
 
 
 def classifier_builder(spec: str) -> Callable[[int], Classifier] | None:
@@ -163,7 +191,7 @@ def hf_source(spec: str) -> tuple[str, str] | None:
         return None
     if kind == "folder":
         return where, f"hf:{_folder_key(Path(where))}"
-    return where, f"hub:{where}"
+    return where, hub_key(where)
 
 
 def model_key(spec: str) -> str:
