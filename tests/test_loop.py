@@ -396,3 +396,17 @@ def test_llm_roles_get_the_tasks_class_names_or_a_clear_error(tmp_path):
     named = llm_roles.model_copy(update={"label_names": ["ham", "spam"]})
     assert label_names_for(named, table) == ["ham", "spam"]
     assert label_names_for(LoopConfig(), table) == ["class 0", "class 1"]  # no LLM role: names unused in prompts
+
+
+def test_rounds_key_moves_with_the_loop_code_version(monkeypatch):
+    """Stored rounds are keyed on the code that computed them too: a bumped ROUNDS_VERSION or package
+    version stores new rounds instead of replaying stale ones."""
+    import superalign
+    from superalign.oversight import config
+
+    key = LoopConfig().rounds_key()
+    monkeypatch.setattr(config, "ROUNDS_VERSION", config.ROUNDS_VERSION + 1)
+    bumped = LoopConfig().rounds_key()
+    monkeypatch.setattr(superalign, "__version__", "99.0")
+    assert len({key, bumped, LoopConfig().rounds_key()}) == 3
+    assert LoopConfig(seeds=[5, 6]).rounds_key() == LoopConfig().rounds_key()  # seeds still share rounds

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -12,6 +13,9 @@ from ..runconfig import RunConfig
 from .attackers import ATTACKERS
 from .critics import CRITICS
 from .oracle import POLICIES
+
+ROUNDS_VERSION = 2
+"""Bump when the loop's code changes what a stored round holds (2: rounds seeded per loop seed for LLM roles)."""
 
 
 class PerturbConfig(BaseModel):
@@ -109,5 +113,10 @@ class LoopConfig(RunConfig):
 
     def rounds_key(self) -> str:
         """Content hash of what one seed's rounds depend on (not the seed list or the summary's
-        bootstrap): rounds are stored under it, so adding seeds reuses the finished ones."""
-        return content_hash(self, exclude={"seeds", "n_bootstrap", "min_gap"})
+        bootstrap) and of the code that computes them (`ROUNDS_VERSION`, the package version):
+        rounds are stored under it, so adding seeds reuses the finished ones and a code change that
+        alters a round is not served stale."""
+        import superalign
+
+        base = content_hash(self, exclude={"seeds", "n_bootstrap", "min_gap"})
+        return hashlib.sha256(f"{base}:{ROUNDS_VERSION}:{superalign.__version__}".encode()).hexdigest()[:12]
