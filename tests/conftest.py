@@ -118,3 +118,33 @@ def tiny_models(tmp_path_factory):
         model.save_pretrained(root / name)
         tok.save_pretrained(root / name)
     return {name: str(root / name) for name in models}
+
+
+def tiny_causal_lm(folder, layers: int = 2, seed: int = 0, arch: str = "llama", eos_is_sep: bool = False):
+    """Save a random causal LM (Llama, or GPT-2 with absolute positions) with the MiniLM tokenizer in
+    `folder` and return it: tiny, offline, fast. `eos_is_sep` names [SEP] as the tokenizer's EOS (SFT needs one)."""
+    require_assets("minilm")
+    import torch
+    from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
+
+    tok = AutoTokenizer.from_pretrained(str(assets.require("minilm")))
+    if eos_is_sep:
+        tok.eos_token = tok.sep_token
+    torch.manual_seed(seed)
+    ids = dict(vocab_size=len(tok), pad_token_id=tok.pad_token_id, eos_token_id=tok.sep_token_id)
+    if arch == "gpt2":
+        model = GPT2LMHeadModel(GPT2Config(n_embd=32, n_layer=layers, n_head=2, n_positions=256, **ids))
+    else:
+        cfg = LlamaConfig(
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=layers,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=256,
+            **ids,
+        )
+        model = LlamaForCausalLM(cfg)
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder

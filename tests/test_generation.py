@@ -13,36 +13,15 @@ from superalign.generation import BestOfNConfig, best_of_n, run_best_of_n
 from superalign.judges import distinct_bigrams, fluency
 from superalign.store import Store
 
-from .conftest import require_assets
+from .conftest import require_assets, tiny_causal_lm
 
 
 @pytest.fixture(scope="module")
 def tiny_policy(tmp_path_factory):
     """A 2-layer random Llama with the MiniLM tokenizer, as a local policy."""
-    require_assets("minilm")
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    from superalign import assets
     from superalign.llm import get_policy
 
-    tok = AutoTokenizer.from_pretrained(str(assets.require("minilm")))
-    torch.manual_seed(0)
-    cfg = LlamaConfig(
-        vocab_size=len(tok),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=256,
-        pad_token_id=tok.pad_token_id,
-        eos_token_id=tok.sep_token_id,
-    )
-    folder = tmp_path_factory.mktemp("tiny-policy")
-    LlamaForCausalLM(cfg).save_pretrained(folder)
-    tok.save_pretrained(folder)
-    return get_policy(f"local:{folder}")
+    return get_policy(f"local:{tiny_causal_lm(tmp_path_factory.mktemp('tiny-policy'))}")
 
 
 def tiny_cfg(**kw):
@@ -168,31 +147,8 @@ def test_classification_commands_refuse_a_generation_task_in_one_line(tmp_path):
 
 @pytest.fixture(scope="module")
 def tiny_lm_folder(tmp_path_factory):
-    """A 4-layer random Llama with the MiniLM tokenizer (its [SEP] as EOS): cut to 2 layers, it is the weak teacher."""
-    require_assets("minilm")
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    from superalign import assets
-
-    tok = AutoTokenizer.from_pretrained(str(assets.require("minilm")))
-    tok.eos_token = tok.sep_token
-    torch.manual_seed(1)
-    cfg = LlamaConfig(
-        vocab_size=len(tok),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=4,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=256,
-        pad_token_id=tok.pad_token_id,
-        eos_token_id=tok.sep_token_id,
-    )
-    folder = tmp_path_factory.mktemp("tiny-lm4")
-    LlamaForCausalLM(cfg).save_pretrained(folder)
-    tok.save_pretrained(folder)
-    return folder
+    """A 4-layer random Llama with the MiniLM tokenizer ([SEP] as EOS): cut to 2 layers, it is the weak teacher."""
+    return tiny_causal_lm(tmp_path_factory.mktemp("tiny-lm4"), layers=4, seed=1, eos_is_sep=True)
 
 
 def teach_cfg(folder, **kw):

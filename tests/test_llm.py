@@ -28,7 +28,7 @@ from superalign.llm import (
 from superalign.llm.local import resolve_source
 from superalign.oversight import GenerativeAttacker, LLMCritic, Query
 
-from .conftest import require_assets
+from .conftest import require_assets, tiny_causal_lm
 
 KEY = "sk-test-DO-NOT-LEAK-1234567890"
 OK = {"choices": [{"message": {"role": "assistant", "content": "hello there"}}]}
@@ -245,27 +245,7 @@ def test_backends_are_registered():
 @pytest.fixture(scope="module")
 def tiny_lm(tmp_path_factory):
     """A 2-layer random Llama with the MiniLM tokenizer (no chat template: the plain transcript path)."""
-    require_assets("minilm")
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    tok = AutoTokenizer.from_pretrained(str(assets.require("minilm")))
-    torch.manual_seed(0)
-    cfg = LlamaConfig(
-        vocab_size=len(tok),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=256,
-        pad_token_id=tok.pad_token_id,
-        eos_token_id=tok.sep_token_id,
-    )
-    folder = tmp_path_factory.mktemp("tiny-llama")
-    LlamaForCausalLM(cfg).save_pretrained(folder)
-    tok.save_pretrained(folder)
-    return folder
+    return tiny_causal_lm(tmp_path_factory.mktemp("tiny-llama"))
 
 
 def test_local_backend_generates_deterministically_in_batches(tiny_lm):

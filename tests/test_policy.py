@@ -8,7 +8,6 @@ from http.server import ThreadingHTTPServer
 import numpy as np
 import pytest
 
-from superalign import assets
 from superalign.llm import (
     POLICY_BACKENDS,
     LLMError,
@@ -18,57 +17,20 @@ from superalign.llm import (
     get_policy,
 )
 
-from .conftest import require_assets
+from .conftest import require_assets, tiny_causal_lm
 from .test_llm import KEY, Script
 
 
 @pytest.fixture(scope="module")
 def tiny_policy(tmp_path_factory):
     """A 2-layer random Llama with the MiniLM tokenizer, as a policy (batches of 2: batching is exercised)."""
-    require_assets("minilm")
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    tok = AutoTokenizer.from_pretrained(str(assets.require("minilm")))
-    torch.manual_seed(0)
-    cfg = LlamaConfig(
-        vocab_size=len(tok),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=256,
-        pad_token_id=tok.pad_token_id,
-        eos_token_id=tok.sep_token_id,
-    )
-    folder = tmp_path_factory.mktemp("tiny-llama-policy")
-    LlamaForCausalLM(cfg).save_pretrained(folder)
-    tok.save_pretrained(folder)
-    return TransformersPolicy(str(folder), batch_size=2)
+    return TransformersPolicy(str(tiny_causal_lm(tmp_path_factory.mktemp("tiny-llama-policy"))), batch_size=2)
 
 
 @pytest.fixture(scope="module")
 def tiny_gpt2_policy(tmp_path_factory):
     """A 2-layer random GPT-2 (absolute positions: left padding must shift them) with the MiniLM tokenizer."""
-    require_assets("minilm")
-    import torch
-    from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
-
-    tok = AutoTokenizer.from_pretrained(str(assets.require("minilm")))
-    torch.manual_seed(0)
-    cfg = GPT2Config(
-        vocab_size=len(tok),
-        n_embd=32,
-        n_layer=2,
-        n_head=2,
-        n_positions=256,
-        pad_token_id=tok.pad_token_id,
-        eos_token_id=tok.sep_token_id,
-    )
-    folder = tmp_path_factory.mktemp("tiny-gpt2-policy")
-    GPT2LMHeadModel(cfg).save_pretrained(folder)
-    tok.save_pretrained(folder)
+    folder = tiny_causal_lm(tmp_path_factory.mktemp("tiny-gpt2-policy"), arch="gpt2")
     return TransformersPolicy(str(folder), batch_size=4)
 
 
