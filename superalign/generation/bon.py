@@ -23,7 +23,7 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from ..config import non_empty_unique
-from ..data import SplitSizes, get_task, make_splits
+from ..data import SplitSizes, fingerprint, get_task, make_splits
 from ..errors import ConfigError
 from ..judges import ClassifierJudge, fluency
 from ..metrics import PGRAnalysis
@@ -70,8 +70,6 @@ def best_of_n(proxy: np.ndarray, gold: np.ndarray, n: int) -> tuple[np.ndarray, 
 
 def _seed_scores(cfg: BestOfNConfig, task: Any, seed: int, store: Store, judge: ClassifierJudge, policy: Any) -> dict:
     """One seed's samples and their (prompts, samples) score matrices under the weak RM and the judge."""
-    from ..data import fingerprint
-
     data = task.load()
     splits = make_splits(data, cfg.split_sizes(task).model_dump(), seed=seed, data_seed=cfg.data_seed)
     weak = ClassifierJudge(cfg.factory(cfg.weak), seed).fit(splits.train_gt)
