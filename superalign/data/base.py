@@ -93,7 +93,7 @@ class Task(Protocol):
     """
 
     name: str
-    kind: Literal["classification", "preference"]
+    kind: Literal["classification", "preference", "generation"]
     description: str
 
     def load(self) -> Dataset: ...
