@@ -93,16 +93,34 @@ class Store:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise StoreError(f"cannot create the store {self.root}: {e.strerror or e}") from None
-        with self._db() as con:
-            con.execute(_SCHEMA)
+        self._init_db()
+
+    def _init_db(self, attempts: int = 40) -> None:
+        """Create the results table in WAL mode (kept by the file). Switching a new file to WAL does
+        not wait for SQLite's busy timeout, so two processes opening a new store at once retry it."""
+        path = self.root / "results.sqlite"
+        for attempt in range(attempts):
+            try:
+                with closing(sqlite3.connect(path, timeout=60)) as con:
+                    if con.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                        con.execute("PRAGMA journal_mode=WAL")
+                    with con:
+                        con.execute(_SCHEMA)
+                return
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or attempt == attempts - 1:
+                    raise StoreError(f"results table {path}: {e}") from None
+                time.sleep(min(1.0, 0.05 * (attempt + 1)))
+            except sqlite3.Error as e:
+                raise StoreError(f"results table {path}: {e}") from None
 
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
-        """A connection to the results table, in one transaction, closed on exit."""
+        """A connection to the results table (WAL mode, set up by `_init_db`), in one transaction,
+        closed on exit."""
         path = self.root / "results.sqlite"
         try:
             with closing(sqlite3.connect(path, timeout=60)) as con:
-                con.execute("PRAGMA journal_mode=WAL")
                 with con:
                     yield con
         except sqlite3.Error as e:
