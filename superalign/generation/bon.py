@@ -23,12 +23,13 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from ..config import non_empty_unique
-from ..data import SplitSizes, fingerprint, get_task, make_splits
+from ..data import Dataset, SplitSizes, fingerprint, get_task, make_splits
 from ..errors import ConfigError
 from ..judges import ClassifierJudge, fluency
 from ..metrics import PGRAnalysis
 from ..runconfig import RunConfig
 from ..store import Store, atomic_write_json
+from .samples import cached_samples
 
 
 class BestOfNConfig(RunConfig):
@@ -68,18 +69,27 @@ def best_of_n(proxy: np.ndarray, gold: np.ndarray, n: int) -> tuple[np.ndarray, 
     return gold[rows, by_proxy], gold[rows, by_gold], proxy[rows, by_proxy]
 
 
-def _seed_scores(cfg: BestOfNConfig, task: Any, seed: int, store: Store, judge: ClassifierJudge, policy: Any) -> dict:
+def _seed_scores(
+    cfg: BestOfNConfig, task: Any, data: Dataset, seed: int, store: Store, judge: ClassifierJudge, policy: Any
+) -> dict:
     """One seed's samples and their (prompts, samples) score matrices under the weak RM and the judge."""
-    data = task.load()
     splits = make_splits(data, cfg.split_sizes(task).model_dump(), seed=seed, data_seed=cfg.data_seed)
     weak = ClassifierJudge(cfg.factory(cfg.weak), seed).fit(splits.train_gt)
     prompts = [task.prompt_and_continuation(t)[0] for t in splits.test.texts]
     n = max(cfg.ns)
-    sampling = (cfg.temperature, cfg.top_p, cfg.max_new_tokens)
-    key = fingerprint("samples", policy.key, prompts, n, seed, sampling)
-    samples = store.stage(key, lambda: {"text": np.array(_sample(policy, prompts, n, seed, cfg), dtype=str)})["text"]
+    samples, key = cached_samples(
+        store,
+        policy,
+        policy.key,
+        prompts,
+        n,
+        seed=seed,
+        temperature=cfg.temperature,
+        top_p=cfg.top_p,
+        max_new_tokens=cfg.max_new_tokens,
+    )
     flat_p = [p for p in prompts for _ in range(n)]
-    flat_s = [str(s) for row in samples for s in row]
+    flat_s = [s for row in samples for s in row]
     scores = store.stage(
         fingerprint("bon-scores", key, weak.key, judge.key),
         lambda: {
@@ -88,12 +98,6 @@ def _seed_scores(cfg: BestOfNConfig, task: Any, seed: int, store: Store, judge: 
         },
     )
     return {"prompts": prompts, "samples": samples, **scores}
-
-
-def _sample(policy: Any, prompts: list[str], n: int, seed: int, cfg: BestOfNConfig) -> list[list[str]]:
-    return policy.sample(
-        prompts, n, seed=seed, temperature=cfg.temperature, top_p=cfg.top_p, max_new_tokens=cfg.max_new_tokens
-    )
 
 
 def run_best_of_n(cfg: BestOfNConfig, store: Store | None = None, policy: Any = None) -> BestOfNResult:
@@ -107,7 +111,8 @@ def run_best_of_n(cfg: BestOfNConfig, store: Store | None = None, policy: Any = 
         raise ConfigError(f"best-of-n needs a generation task; {cfg.task!r} is a {task.kind} task")
     policy = policy if policy is not None else get_policy(cfg.policy)
     judge = ClassifierJudge(cfg.factory(cfg.judge), cfg.data_seed).fit(task.judge_data())
-    per_seed = [_seed_scores(cfg, task, seed, store, judge, policy) for seed in cfg.seeds]
+    data = task.load()
+    per_seed = [_seed_scores(cfg, task, data, seed, store, judge, policy) for seed in cfg.seeds]
     summary = summarize_best_of_n(cfg, per_seed, policy)
     atomic_write_json(store.run_dir(cfg.hash()) / "summary.json", summary)
     return BestOfNResult(cfg, summary, store.computed[before:])
@@ -122,7 +127,7 @@ def summarize_best_of_n(cfg: BestOfNConfig, per_seed: list[dict], reference: Any
         correct = {"weak": base, "ceiling": [g for _, g, _ in picks], "bon_weak": [w for w, _, _ in picks]}
         pgr = PGRAnalysis(correct, n_boot=cfg.n_bootstrap, min_gap=cfg.min_gap, seed=cfg.data_seed)
         chosen = [s["proxy"][:, :n].argmax(1) for s in per_seed]
-        texts = [str(s["samples"][i, j]) for s, c in zip(per_seed, chosen) for i, j in enumerate(c)]
+        texts = [s["samples"][i][j] for s, c in zip(per_seed, chosen) for i, j in enumerate(c)]
         prompts = [p for s in per_seed for p in s["prompts"]]
         rows.append(
             {

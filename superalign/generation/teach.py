@@ -30,14 +30,15 @@ from pydantic import Field, field_validator
 
 from .. import assets
 from ..config import non_empty_unique
-from ..data import SplitSizes, fingerprint, get_task, make_splits
+from ..data import Dataset, SplitSizes, fingerprint, get_task, make_splits
 from ..errors import ConfigError
 from ..judges import ClassifierJudge, fluency
 from ..metrics import PGRAnalysis
 from ..registry import Registry
 from ..runconfig import RunConfig
 from ..store import Store, atomic_write_json
-from .sft import SFTSettings, sft, truncated
+from .samples import cached_samples
+from .sft import RECORD, SFTSettings, sft, truncated
 
 METHODS: Registry[Callable] = Registry("generation method")
 
@@ -122,36 +123,32 @@ def _demos(task: Any, ds: Any) -> tuple[list[str], list[str]]:
     return [p for p, _ in pairs], [c for _, c in pairs]
 
 
-def run_seed(cfg: TeachConfig, task: Any, seed: int, store: Store, judge: ClassifierJudge) -> dict[str, Any]:
+def run_seed(
+    cfg: TeachConfig, task: Any, data: Dataset, seed: int, store: Store, judge: ClassifierJudge
+) -> dict[str, Any]:
     """One seed: the teacher, the ceiling and each method's student, each scored on the test prompts."""
     from ..llm import TransformersPolicy
 
-    splits = make_splits(task.load(), cfg.split_sizes(task).model_dump(), seed=seed, data_seed=cfg.data_seed)
+    splits = make_splits(data, cfg.split_sizes(task).model_dump(), seed=seed, data_seed=cfg.data_seed)
     root = store.root / "models"
     strong, weak_base = model_folder(cfg.strong, root), model_folder(cfg.weak, root)
-    sampling = (cfg.temperature, cfg.max_new_tokens)
 
     def fit(base: str, name: str, prompts: list[str], completions: list[str]) -> str:
         key = fingerprint("sft-model", base, name, cfg.sft.model_dump(exclude={"device"}), seed, prompts, completions)
         return str(sft(base, prompts, completions, cfg.sft, seed, store.checkpoint_dir(key)))
 
     def sample(folder: str, prompts: list[str], n: int) -> list[list[str]]:
-        key = fingerprint(
-            "generations", folder, Path(folder, "superalign.json").read_text(), prompts, n, seed, sampling
-        )
-        policy = TransformersPolicy(folder)
-        out = store.stage(
-            key,
-            lambda: {
-                "text": np.array(
-                    policy.sample(
-                        prompts, n, seed=seed, temperature=cfg.temperature, max_new_tokens=cfg.max_new_tokens
-                    ),
-                    dtype=str,
-                )
-            },
-        )
-        return [[str(s) for s in row] for row in out["text"]]
+        identity = f"{folder}:{Path(folder, RECORD).read_text()}"  # the weights, by what they were trained on
+        return cached_samples(
+            store,
+            TransformersPolicy(folder),
+            identity,
+            prompts,
+            n,
+            seed=seed,
+            temperature=cfg.temperature,
+            max_new_tokens=cfg.max_new_tokens,
+        )[0]
 
     teacher = fit(weak_base, "teacher", *_demos(task, splits.train_gt))
     prompts = [task.prompt_and_continuation(t)[0] for t in splits.train_w2s.texts]
@@ -177,7 +174,8 @@ def run_teach(cfg: TeachConfig, store: Store | None = None) -> dict[str, Any]:
         raise ConfigError(f"setting A needs a generation task; {cfg.task!r} is a {task.kind} task")
     judge = ClassifierJudge(cfg.factory(cfg.judge), cfg.data_seed).fit(task.judge_data())
     before = len(store.computed)
-    per_seed = [run_seed(cfg, task, seed, store, judge) for seed in cfg.seeds]
+    data = task.load()
+    per_seed = [run_seed(cfg, task, data, seed, store, judge) for seed in cfg.seeds]
     reference = TransformersPolicy(per_seed[0]["reference"])  # the strong model before fine-tuning
     summary = summarize_teach(cfg, per_seed, reference)
     summary["computed"] = len(store.computed) - before
