@@ -1,4 +1,8 @@
+import json
 import os
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
@@ -148,3 +152,44 @@ def tiny_causal_lm(folder, layers: int = 2, seed: int = 0, arch: str = "llama", 
     model.save_pretrained(folder)
     tok.save_pretrained(folder)
     return folder
+
+
+# --- a scripted OpenAI-compatible server on 127.0.0.1 (the HTTP LLM and policy tests) -----------------
+
+OK = {"choices": [{"message": {"role": "assistant", "content": "hello there"}}]}
+
+
+class Script(BaseHTTPRequestHandler):
+    """Answers each POST with the next scripted (status, body, delay, headers); records requests."""
+
+    def do_POST(self):
+        n = int(self.headers.get("Content-Length", 0))
+        sent = json.loads(self.rfile.read(n))
+        self.server.requests.append({"path": self.path, "auth": self.headers.get("Authorization"), "body": sent})
+        default = (200, getattr(self.server, "default", OK), 0, {})
+        status, body, delay, headers = self.server.script.pop(0) if self.server.script else default
+        time.sleep(delay)
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        try:
+            self.send_response(status)
+            for k, v in headers.items():
+                self.send_header(k, v)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server():
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Script)
+    srv.script, srv.requests = [], []
+    t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    t.start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()

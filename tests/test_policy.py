@@ -2,8 +2,6 @@
 OpenAI-compatible server (the scripted fake server of test_llm)."""
 
 import logging
-import threading
-from http.server import ThreadingHTTPServer
 
 import numpy as np
 import pytest
@@ -18,7 +16,7 @@ from superalign.llm import (
 )
 
 from .conftest import require_assets, tiny_causal_lm
-from .test_llm import KEY, Script
+from .test_llm import KEY
 
 
 @pytest.fixture(scope="module")
@@ -99,17 +97,6 @@ def test_local_policy_from_a_spec_and_its_errors(tiny_policy):
 
 
 # --- an OpenAI-compatible /v1/completions endpoint -----------------------------------------------
-
-
-@pytest.fixture
-def server():
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), Script)
-    srv.script, srv.requests = [], []
-    t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    t.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
 
 
 def remote(srv) -> OpenAICompatiblePolicy:
