@@ -1,5 +1,5 @@
 """The policy seam: a tiny random causal LM through transformers, and the completions endpoint of an
-OpenAI-compatible server (the scripted fake server of test_llm)."""
+OpenAI-compatible server (the scripted fake server of conftest)."""
 
 import logging
 
