@@ -10,7 +10,14 @@ Tasks: ``sentiment`` (the default task) and SST-2 (GLUE; ``sst2/train.tsv.gz`` o
 data folder, found via $SUPERALIGN_DATA or <repo>/../shared/data; skipped with a note if absent).
 Every run starts from an empty results store, so all students are trained, not read back.
 
-usage: python bench/methods.py [--seeds 0,1,2,3,4] [--tasks sentiment,sst2] [--store DIR]
+Each row also shows the weak-to-strong deception measure (Yang et al. 2024, ``w2s/deception.py``):
+the student's accuracy where the weak model is wrong and its deception score. After all tasks, the
+median PGR of each method across the (task, pair) cells and the number of cells where its paired
+PGR - xent CI excludes 0 (the target of issue 18: best method median PGR >= 0.6, beating xent on
+at least half of the cells).
+
+usage: python bench/methods.py [--seeds 0,1,2,3,4] [--tasks sentiment,sst2] [--pairs static:minilm]
+                               [--methods all|a,b,...] [--store DIR]
 """
 
 from __future__ import annotations
@@ -32,11 +39,13 @@ def data_dir() -> Path:
 
 def tasks() -> dict[str, dict]:
     sst2 = data_dir() / "sst2" / "train.tsv.gz"
+    shared = {"task_args": {"data_dir": str(data_dir())}} if (data_dir() / "SOURCES.md").exists() else None
     return {
         "sentiment": {"task": "sentiment"},
         "sst2": {"task": str(sst2), "task_args": {"text_col": "text_a", "label_col": "label"}}
         if sst2.exists()
         else None,
+        **{t: {"task": t, **shared} if shared else None for t in ("toxicity", "legal", "safety")},
     }
 
 
@@ -46,26 +55,28 @@ def fmt(d: dict | None) -> str:
     return f"{d['mean']:+.3f} [{d['ci'][0]:+.3f}, {d['ci'][1]:+.3f}]"
 
 
-def bench_task(name: str, spec: dict, seeds: list[int], store_root: Path) -> None:
+def bench_task(name: str, spec: dict, seeds: list[int], store_root: Path, pair=("static", "minilm"), methods=None):
     from superalign.store import Store
     from superalign.w2s import ExperimentConfig, method_names, run_experiment
 
-    cfg = ExperimentConfig(**spec, weak="static", strong="minilm", methods=method_names(), seeds=seeds)
+    weak, strong = pair
+    methods = methods or method_names()
+    cfg = ExperimentConfig(**spec, weak=weak, strong=strong, methods=methods, seeds=seeds)
     t = time.perf_counter()
     res = run_experiment(cfg, Store(store_root / name))
     wall = time.perf_counter() - t
     s = res.summary
     secs = {m: sum(r["seconds"] for r in res.rows if r["role"] == "student" and r["method"] == m) for m in cfg.methods}
     xent = s["methods"]["xent"]["pgr"]
-    print(f"\n## {name}: weak static -> strong minilm, seeds {seeds}, sizes {cfg.sizes.model_dump()}")
+    print(f"\n## {name}: weak {weak} -> strong {strong}, seeds {seeds}, sizes {cfg.sizes.model_dump()}")
     print(
         f"weak acc {s['weak_acc']['mean']:.3f}  ceiling acc {s['ceiling_acc']['mean']:.3f}  "
         f"gap {s['gap']['mean']:.3f} [{s['gap']['ci'][0]:.3f}, {s['gap']['ci'][1]:.3f}]  "
         f"(run {s['config_hash']}, {wall:.0f} s)"
     )
     head = (
-        f"{'method':<15} {'acc':>6}  {'PGR [95% CI]':<26} {'PGR - xent [paired CI]':<26} "
-        f"{'beats xent*':<11} {'time/xent':>9}"
+        f"{'method':<20} {'acc':>6}  {'PGR [95% CI]':<26} {'PGR - xent [paired CI]':<26} "
+        f"{'beats xent*':<11} {'time/xent':>9}  {'acc | weak wrong':>16}  {'deception':>9}"
     )
     print(head)
     print("-" * len(head))
@@ -77,30 +88,60 @@ def bench_task(name: str, spec: dict, seeds: list[int], store_root: Path) -> Non
         if m == "xent":
             beats = "-"
         print(
-            f"{m:<15} {r['acc']['mean']:6.3f}  {fmt(p):<26} {fmt(r.get('pgr_vs_xent')) if m != 'xent' else '':<26} "
-            f"{beats:<11} {secs[m] / secs['xent']:8.2f}x"
+            f"{m:<20} {r['acc']['mean']:6.3f}  {fmt(p):<26} {fmt(r.get('pgr_vs_xent')) if m != 'xent' else '':<26} "
+            f"{beats:<11} {secs[m] / max(secs['xent'], 1e-9):8.2f}x  "
+            f"{r['deception']['acc_weak_wrong']['mean']:16.3f}  {r['deception']['score']['mean']:9.3f}"
         )
+    d = s["ceiling_deception"]["acc_weak_wrong"]["mean"]
     print("* beats xent: the method's PGR CI lies entirely above xent's (non-overlapping 95% CIs).")
+    print(f"acc | weak wrong: the ceiling's is {d:.3f}; deception: P(student wrong | weak wrong, ceiling right)")
+    return s
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", default="0,1,2,3,4")
     ap.add_argument("--tasks", default="sentiment,sst2")
+    ap.add_argument("--pairs", default="static:minilm", help="weak:strong pairs, comma-separated")
+    ap.add_argument("--methods", default="all", help="all, or a comma-separated list (xent is always added)")
     ap.add_argument("--store", type=Path, default=None, help="results store (default: a fresh temporary folder)")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TQDM_DISABLE", "1")
     seeds = [int(x) for x in args.seeds.split(",")]
     known = tasks()
+    methods = None if args.methods == "all" else list(dict.fromkeys(["xent", *args.methods.split(",")]))
+    cells = {}
     with tempfile.TemporaryDirectory() as tmp:
         root = args.store or Path(tmp)
-        for name in args.tasks.split(","):
-            if known.get(name) is None:
-                why = f"not found: {data_dir() / 'sst2'}" if name in known else "unknown task"
-                print(f"\n## {name}: skipped ({why})")
-                continue
-            bench_task(name, known[name], seeds, root)
+        for pair in [tuple(p.split(":")) for p in args.pairs.split(",")]:
+            for name in args.tasks.split(","):
+                if known.get(name) is None:
+                    why = f"not found under {data_dir()}" if name in known else "unknown task"
+                    print(f"\n## {name}: skipped ({why})")
+                    continue
+                cells[(name, *pair)] = bench_task(name, known[name], seeds, root, pair, methods)
+    summarize_cells(cells)
+
+
+def summarize_cells(cells: dict) -> None:
+    """Median PGR per method across cells, and on how many cells PGR - xent's paired CI excludes 0."""
+    if not cells:
+        return
+    import numpy as np
+
+    names = list(next(iter(cells.values()))["methods"])
+    print(f"\n## across {len(cells)} cells: {', '.join('/'.join(c) for c in cells)}")
+    print(f"{'method':<20} {'median PGR':>10}  {'beats xent (paired CI > 0)':>27}  {'worse (CI < 0)':>14}")
+    rows = []
+    for m in names:
+        pgrs = [s["methods"][m]["pgr"]["mean"] for s in cells.values() if s["methods"][m]["pgr"]["mean"] is not None]
+        diffs = [s["methods"][m].get("pgr_vs_xent") for s in cells.values()]
+        up = sum(1 for d in diffs if d and d.get("ci") and d["ci"][0] > 0)
+        down = sum(1 for d in diffs if d and d.get("ci") and d["ci"][1] < 0)
+        rows.append((float(np.median(pgrs)) if pgrs else float("nan"), m, up, down))
+    for med, m, up, down in sorted(rows, key=lambda r: -r[0] if r[0] == r[0] else 9):
+        print(f"{m:<20} {med:10.3f}  {up:>21}/{len(cells)}  {down:>11}/{len(cells)}")
 
 
 if __name__ == "__main__":

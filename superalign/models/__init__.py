@@ -7,7 +7,7 @@ from .classifiers import Classifier, ProbeClassifier, ProfanityCheckClassifier, 
 from .encoders import CachedEncoder, Encoder, SentenceTransformerEncoder, StaticEncoder
 from .factory import ModelFactory
 from .ladder import MODELS, classifier_builder, encoder_for, hf_source, model_key
-from .settings import FinetuneConfig, ProbeConfig
+from .settings import FinetuneConfig, LMPretrainConfig, ProbeConfig
 from .spelling import SpelledClassifier, SpellingNormalizer
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "Classifier",
     "Encoder",
     "FinetuneConfig",
+    "LMPretrainConfig",
     "ModelFactory",
     "ProbeClassifier",
     "ProbeConfig",

@@ -6,6 +6,7 @@ with the same cache identity wherever it is used.
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,15 @@ class ModelFactory:
         if spelling != "off":
             self.settings = (self.settings, f"spelling-{spelling}")
         self.uses_val = self.finetune and finetune.early_stopping
+
+    def with_weights(self, source: str, key: str) -> ModelFactory:
+        """The same rung and recipe with other starting weights (a fine-tunable model folder, e.g.
+        after generative fine-tuning, `models.lmtune`), under weights key `key`."""
+        if not self.finetune:
+            raise ValueError(f"{self.spec!r} is not fine-tuned here: it has no weights to replace")
+        other = copy.copy(self)
+        other.source, other.key = source, key
+        return other
 
     def __call__(self, seed: int, workdir: Path | None = None) -> Classifier:
         """A fresh classifier; ``workdir`` is where a fine-tuned model keeps its checkpoint."""

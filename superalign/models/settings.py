@@ -68,3 +68,23 @@ class FinetuneConfig(BaseModel):
     def key(self) -> dict:
         """The settings that change what is learned (for cache keys): not device or bookkeeping."""
         return self.model_dump(exclude={"device", "predict_batch_size", "save_checkpoint"})
+
+
+class LMPretrainConfig(BaseModel):
+    """Generative fine-tuning (Burns et al. 2023, sec. 5.2.2): before W2S, the strong model trains
+    with its own language-modelling objective (causal LM; masked LM for encoders) on the task's
+    unlabelled inputs, then fine-tunes as usual (``mode: finetune``; ceiling and students alike)."""
+
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = Field(False, description="pretrain the strong model on the unlabelled train_w2s and test inputs")
+    epochs: int = Field(1, ge=1, le=100)
+    batch_size: int = Field(16, ge=1)
+    lr: float = Field(5e-5, gt=0)
+    warmup_frac: float = Field(0.1, ge=0, le=1)
+    max_length: int = Field(128, ge=8)
+    mlm_probability: float = Field(0.15, gt=0, lt=1, description="masked share of tokens (masked LM only)")
+    max_texts: int = Field(0, ge=0, description="use at most this many texts (0 = all)")
+    device: str = Field("auto", description="auto (cuda when present), cpu, cuda, ...")
+
+    def key(self) -> dict:
+        return self.model_dump(exclude={"device"})

@@ -6,7 +6,8 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
-from ..config import non_empty_unique
+from ..config import content_hash, non_empty_unique
+from ..models import LMPretrainConfig
 from ..runconfig import RunConfig
 
 
@@ -23,6 +24,15 @@ class ExperimentConfig(RunConfig):
     chain: list[str] = Field(
         default_factory=list, description="bootstrapping chain weak,...,strong (sets weak and strong)"
     )
+    lm_pretrain: LMPretrainConfig = Field(
+        default_factory=LMPretrainConfig,
+        description="generative fine-tuning of the strong model on unlabelled inputs first (finetune mode)",
+    )
+
+    def hash(self) -> str:
+        """The run's identity; generative fine-tuning enters it only when enabled, so every
+        config without it keeps the hash it had before the option existed."""
+        return content_hash(self, exclude=None if self.lm_pretrain.enabled else {"lm_pretrain"})
 
     @field_validator("methods")
     @classmethod
@@ -40,6 +50,12 @@ class ExperimentConfig(RunConfig):
         if v and (len(v) < 2 or len(set(v)) != len(v)):
             raise ValueError(f"needs at least two distinct models, got {v}")
         return v
+
+    @model_validator(mode="after")
+    def _lm_pretrain_needs_finetune(self) -> ExperimentConfig:
+        if self.lm_pretrain.enabled and self.mode != "finetune":
+            raise ValueError("lm_pretrain.enabled needs mode=finetune (a probe's encoder stays frozen)")
+        return self
 
     @model_validator(mode="after")
     def _chain_ends(self) -> ExperimentConfig:

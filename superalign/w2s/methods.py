@@ -52,6 +52,7 @@ class MethodContext:
     features: Callable[[Sequence[str]], np.ndarray]  # the strong model's frozen features (kNN space)
     supervisor_labels: list[np.ndarray] = field(default_factory=list)  # one per requested Supervisor
     val: tuple[list, np.ndarray] | None = None  # val texts with *weak* soft labels, for early stopping
+    label_names: tuple[str, str] = ("no", "yes")  # the task's class names (for prompts), never a label
 
     def train(
         self, texts: Sequence[str], targets: np.ndarray, loss: str = "xent", loss_params: dict | None = None
@@ -86,6 +87,7 @@ class Method:
     summary: str = ""
     supervisors: Callable[[Any, str], list[Supervisor]] = lambda p, weak: []
     uses_features: bool = False  # needs the strong model's frozen features (`ctx.features`)
+    uses_label_names: bool = False  # reads `ctx.label_names` (they then enter its stage key)
 
     def parse(self, params: dict[str, Any]) -> Any:
         """Typed, validated params (torch-free; see `check` for the loss itself)."""
@@ -120,6 +122,7 @@ def register_method(
     params: type[InterventionParams],
     supervisors: Callable[[Any, str], list[Supervisor]] | None = None,
     uses_features: bool = False,
+    uses_label_names: bool = False,
 ):
     """Decorator: register a label intervention ``fn(ctx, params) -> test probabilities``.
     `supervisors(params, weak_model)` lists the extra weak supervisors it needs (fit by the runner)."""
@@ -127,7 +130,15 @@ def register_method(
     def deco(fn: Callable[[MethodContext, Any], np.ndarray]) -> Callable[[MethodContext, Any], np.ndarray]:
         METHODS.add(
             name,
-            Method(name, fn, params, first_sentence(fn.__doc__), supervisors or (lambda p, weak: []), uses_features),
+            Method(
+                name,
+                fn,
+                params,
+                first_sentence(fn.__doc__),
+                supervisors or (lambda p, weak: []),
+                uses_features,
+                uses_label_names,
+            ),
         )
         return fn
 

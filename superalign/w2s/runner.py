@@ -32,8 +32,17 @@ from ..progress import progress_bar
 from ..store import Store, atomic_write_json
 from .chain import relabel_out_of_fold
 from .config import ExperimentConfig
+from .deception import deception_measures
 from .methods import MethodContext, get_method
-from .stages import StageKeys, check_methods, fit_predict, strong_features, student_factory, supervisor_labels
+from .stages import (
+    StageKeys,
+    check_methods,
+    fit_predict,
+    lm_pretrained,
+    strong_features,
+    student_factory,
+    supervisor_labels,
+)
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +73,7 @@ def run_seed(
     strong: ModelFactory,
     on_stage: Callable[[str], None] = lambda _: None,
     rungs: Sequence[ModelFactory] = (),
+    label_names: Sequence[str] | None = None,
 ) -> SeedRun:
     """Fit (or load) the weak model, the ceiling, the chain's intermediate `rungs` (if any) and one
     student per method for one seed. Intermediate rungs appear as ``rung:<model>``.
@@ -74,6 +84,7 @@ def run_seed(
     """
     gt, w2s, val, test = splits.train_gt, splits.train_w2s, splits.val, splits.test
     first = len(store.computed)
+    strong = lm_pretrained(strong, cfg, splits, seed, store)  # generative fine-tuning, when enabled
     keys = StageKeys(splits, seed, strong)
     weak_key = keys.weak(weak)
     weak_out = store.stage(
@@ -116,12 +127,16 @@ def run_seed(
         out[name], stage_keys[name], labels = r["test"], key, r["w2s"].astype(np.float32)
         on_stage(name)
     factories = {f.spec: f for f in (weak, strong, *rungs)}
+    if label_names is None:  # the task's class names, for methods that build prompts (never labels)
+        label_names = getattr(get_task(cfg.task, **cfg.task_args), "label_names", ("no", "yes"))
+    names = (str(label_names[0]), str(label_names[1]))
     extra: dict[str, list[str]] = {}  # method -> keys of its supervisor stages
     for method in cfg.methods:
         m, params = get_method(method), cfg.method_params.get(method, {})
         sups = [supervisor_labels(s, cfg, keys, store, factories) for s in m.supervisors(m.parse(params), cfg.weak)]
         sup = [labels_ for labels_, _ in sups]
-        key = keys.student(method, params, labels, weak_val[1], sup)
+        extra_key = ("label_names", names) if m.uses_label_names else ()
+        key = keys.student(method, params, labels, weak_val[1], sup, extra=extra_key)
         ctx = MethodContext(
             list(w2s.texts),
             labels,
@@ -130,6 +145,7 @@ def run_seed(
             strong_features(strong),
             sup,
             val=weak_val if strong.uses_val else None,
+            label_names=names,
         )
         out[method] = store.stage(key, lambda: {"test": m(ctx, params)})["test"]
         stage_keys[method] = key
@@ -152,12 +168,14 @@ def summarize(
     acc = PGRAnalysis(correct, **boot)
     primary = acc if metric == "accuracy" else PGRAnalysis(correct, metric=metric, **boot)
     methods = {}
+    deception = deception_measures(tests, probs, list(cfg.methods), n_boot=cfg.n_bootstrap, seed=cfg.data_seed)
     for m in cfg.methods:
         methods[m] = {
             "acc": acc.score(m).to_dict(),
             "score": primary.score(m).to_dict(),
             "pgr": primary.pgr(m).to_dict(),
             "agreement": float(np.mean([(p[m].argmax(-1) == p["weak"].argmax(-1)).mean() for p in probs])),
+            "deception": deception[m],  # accuracy where the weak model is right / wrong; Yang et al.'s score
         }
         if "xent" in cfg.methods and m != "xent":  # paired over the same bootstrap draws: tighter than two CIs
             methods[m]["pgr_vs_xent"] = primary.pgr_diff(m, "xent").to_dict()
@@ -173,6 +191,7 @@ def summarize(
         "ceiling_score": primary.score("ceiling").to_dict(),
         "gap": primary.gap().to_dict(),
         "methods": methods,
+        "ceiling_deception": deception["ceiling"],  # the reference: what the strong model knows where weak errs
         "config_hash": cfg.hash(),
     }
     if cfg.chain:  # intermediate rungs, scored like students against the weak floor and last ceiling
@@ -224,6 +243,7 @@ def run_experiment(cfg: ExperimentConfig, store: Store | None = None, progress: 
                 strong,
                 on_stage=lambda name, s=seed: tick(f"seed {s}: {name}"),
                 rungs=rungs,
+                label_names=getattr(task, "label_names", ("no", "yes")),
             )
             p = run.probs
             tests.append(splits.test.labels)

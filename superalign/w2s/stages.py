@@ -28,7 +28,7 @@ from ..store import Store
 from .config import ExperimentConfig
 from .methods import Supervisor, check_method, get_method
 
-STAGE_VERSIONS = {"weak": 1, "ceiling": 1, "rung": 1, "student": 1, "supervisor": 1}
+STAGE_VERSIONS = {"weak": 1, "ceiling": 1, "rung": 1, "student": 1, "supervisor": 1, "lm_pretrain": 1}
 """Bump a stage's number when the code changes what that stage computes: its cache is then recomputed."""
 
 LOSSES_SOURCE = Path(__file__).resolve().parents[1] / "losses.py"  # read, not imported: no torch on a cached run
@@ -128,8 +128,15 @@ class StageKeys:
         return fingerprint(*_code("rung"), *self._model(rung), self.splits.train_w2s.texts, labels)
 
     def student(
-        self, method: str, params: dict, labels: np.ndarray, weak_val: np.ndarray, supervisors: list[np.ndarray]
+        self,
+        method: str,
+        params: dict,
+        labels: np.ndarray,
+        weak_val: np.ndarray,
+        supervisors: list[np.ndarray],
+        extra: tuple = (),
     ) -> str:
+        """`extra`: anything else the method reads (e.g. the task's label names); empty for most."""
         return fingerprint(
             "student",
             STAGE_VERSIONS["student"],
@@ -141,6 +148,7 @@ class StageKeys:
             labels,
             *self._seen_val(weak_val),
             *([supervisors] if supervisors else []),
+            *([extra] if extra else []),
         )
 
     def supervisor(self, f: ModelFactory, sub_seed: int, texts: list, labels: np.ndarray) -> str:
@@ -216,3 +224,35 @@ def supervisor_labels(
     key = keys.supervisor(f, sub_seed, texts, labels)
     out = store.stage(key, lambda: fit_predict(f, sub_seed, texts, one_hot(labels), "xent", {}, {"w2s": w2s.texts}))
     return out["w2s"], key
+
+
+def lm_pretrained(strong: ModelFactory, cfg: ExperimentConfig, splits: Splits, seed: int, store: Store) -> ModelFactory:
+    """The strong model after generative fine-tuning (`models.lmtune`) on the unlabelled inputs of
+    train_w2s and test, a cached stage keyed by its weights, settings, seed and those texts (no
+    label); unchanged when ``lm_pretrain`` is off or the strong model is not fine-tuned."""
+    if not cfg.lm_pretrain.enabled or not strong.finetune:
+        return strong
+    texts = [
+        t for x in [*splits.train_w2s.texts, *splits.test.texts] for t in (x if isinstance(x, (tuple, list)) else [x])
+    ]
+    key = fingerprint(
+        "lm_pretrain",
+        STAGE_VERSIONS["lm_pretrain"],
+        superalign.__version__,
+        strong.key,
+        cfg.lm_pretrain.key(),
+        seed,
+        texts,
+    )
+    folder = store.checkpoint_dir(key) / "model"
+
+    def compute() -> dict[str, np.ndarray]:
+        from ..models.lmtune import lm_pretrain  # imports torch
+
+        lm_pretrain(strong.source, texts, folder, cfg.lm_pretrain, seed)
+        return {"n_texts": np.array(len(texts))}
+
+    store.stage(key, compute)
+    if not (folder / "config.json").exists():  # the stage is cached but its weights were removed
+        compute()
+    return strong.with_weights(str(folder), f"{strong.key}+lm:{key}")
