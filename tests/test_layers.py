@@ -1,6 +1,8 @@
 """The package's layers: every import (lazy ones inside functions included) points down.
 
     cli, __main__                                   the app
+    sweep | report                                  grids of runs (local workers, Ray); figures and HTML reports
+    redteam                                         the attacker-learner-critic loop on a generative learner
     w2s | oversight | generation                    the protocols: siblings, none imports another
     runconfig | judges                              the fields every run config shares; judges of generations
     models                                          encoders, classifiers, fine-tuning, the ladder, ModelFactory
@@ -27,6 +29,8 @@ LAYERS = [
     {"models"},
     {"runconfig", "judges"},
     {"w2s", "oversight", "generation"},
+    {"redteam"},
+    {"sweep", "report"},
     {"cli"},
     {"__main__"},
 ]

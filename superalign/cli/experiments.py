@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from ..errors import ConfigError
 from ..summaries import console, print_loop_summary, print_summary
 from . import (
     ConfigOpt,
@@ -25,14 +26,17 @@ from . import (
 )
 
 
-def _generation_task(config: Path | None, overrides: list[str]) -> bool:
-    """Whether the run's task (from the overrides, else the config file) is a registered generation task."""
+def _generation_task(config: Path | None, overrides: list[str]) -> str | None:
+    """The metric of the run's task (from the overrides, else the config file) if it is a registered
+    generation task, else None."""
     from ..config import apply_overrides, read_yaml
     from ..data import TASKS
 
     data = apply_overrides(read_yaml(config) if config is not None else {}, list(overrides))
     name = data.get("task", "sentiment")
-    return isinstance(name, str) and name in TASKS and getattr(TASKS[name], "kind", None) == "generation"
+    if isinstance(name, str) and name in TASKS and getattr(TASKS[name], "kind", None) == "generation":
+        return TASKS[name].metric
+    return None
 
 
 @app.command()
@@ -79,7 +83,9 @@ def run(
     A rerun of the same config is served from the store's cache.
     A generation task (e.g. --task sentiment_continuation) runs setting A of generative W2S: a weak
     teacher LM's continuations fine-tune a strong student LM (defaults: weak smollm2@8, strong smollm2;
-    settings under sft.*), scored by a gold judge.
+    settings under sft.*), scored by a gold judge. --task refusal: a weak prompt classifier (default
+    tfidf) decides which train prompts the strong chat model is fine-tuned to refuse; scored by the
+    prompts' labels and the refusal detector (harmful compliance and over-refusal, apart).
     """
     from ..store import Store
     from ..w2s import ExperimentConfig, run_experiment
@@ -97,13 +103,18 @@ def run(
         },
         {"methods": methods, "seeds": seeds, "chain": chain},
     )
-    if _generation_task(config, overrides):
-        from ..generation import TeachConfig, run_teach
-        from ..summaries import print_teach
+    generation = _generation_task(config, overrides)
+    if generation is not None:
+        from ..generation import RefuseConfig, TeachConfig, run_refuse, run_teach
+        from ..summaries import print_refuse, print_teach
 
         _quiet_libraries()
-        summary = run_teach(TeachConfig.load(config, overrides), Store(store))
-        print_teach(summary, cached=not summary["computed"])
+        if generation == "correct_behaviour":
+            summary = run_refuse(RefuseConfig.load(config, overrides), Store(store))
+            print_refuse(summary, cached=not summary["computed"])
+        else:
+            summary = run_teach(TeachConfig.load(config, overrides), Store(store))
+            print_teach(summary, cached=not summary["computed"])
         _write_out(out, "summary.json", summary)
         return
     cfg = ExperimentConfig.load(config, overrides)
@@ -141,12 +152,28 @@ def loop(
     """Run the attacker-learner-critic loop with a budgeted human oracle; print each round and a summary.
 
     Example: superalign loop --task sentiment --rounds 5 --human-budget 50 --attacker pool,perturb --critic weak.
+    On --task refusal the learner is a chat LLM (default smollm2), red-teamed by --attacker
+    templates,rephrase,llm, judged by --critic weak|llm|self, refined by DPO (settings under dpo.*).
     Finished rounds are stored under STORE/loop-<key>/seed<s>/ and a rerun (or a run with more seeds)
     resumes after them.
     """
     from ..oversight import LoopConfig, run_loop
     from ..store import Store
 
+    scalars = {"task": task, "rounds": rounds, "human_budget": human_budget, "critic": critic, "learner": learner}
+    if _generation_task(config, _overrides(set_, {"task": task}, {})) == "correct_behaviour":
+        if critic_models is not None and "," in critic_models:
+            raise ConfigError("the generative loop's weak critic is one prompt classifier: --critic-models NAME")
+        _red_team(
+            config,
+            _overrides(
+                set_, {**scalars, "critic_model": critic_models, "llm": llm}, {"attackers": attacker, "seeds": seeds}
+            ),
+            store,
+            out,
+            quiet,
+        )
+        return
     overrides = _overrides(
         set_,
         {
@@ -176,6 +203,18 @@ def loop(
     result = run_loop(cfg, Store(store), on_round=line)
     print_loop_summary(result.summary, cached=not result.computed)
     _write_out(out, "loop_summary.json", result.summary)
+
+
+def _red_team(config: Path | None, overrides: list[str], store: Path, out: Path | None, quiet: bool) -> None:
+    """``superalign loop`` on the refusal task: the attacker-learner-critic loop on a chat learner."""
+    from ..redteam import RedTeamConfig, run_red_team
+    from ..store import Store
+    from ..summaries import print_red_team
+
+    _quiet_libraries()
+    summary = run_red_team(RedTeamConfig.load(config, overrides), Store(store))
+    print_red_team(summary, cached=not summary["computed"])
+    _write_out(out, "loop_summary.json", summary)
 
 
 @app.command("best-of-n")

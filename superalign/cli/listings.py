@@ -21,6 +21,10 @@ _REGISTRIES = {  # CLI name -> (module, registry attribute)
     "policies": ("superalign.oversight", "POLICIES"),
     "llms": ("superalign.llm", "LLM_BACKENDS"),
     "policy-backends": ("superalign.llm", "POLICY_BACKENDS"),
+    "generation-methods": ("superalign.generation", "METHODS"),
+    "refusal-methods": ("superalign.generation", "REFUSAL_METHODS"),
+    "red-team-attackers": ("superalign.redteam", "ATTACKERS"),
+    "red-team-critics": ("superalign.redteam", "CRITICS"),
 }
 
 

@@ -1,6 +1,6 @@
 """Tasks: the registry, splits, and the built-in loaders (importing a loader registers it)."""
 
-from . import chess, classic, ethics, generation, legal, preference, safety, sentiment, toxicity  # noqa: F401
+from . import chess, classic, ethics, generation, legal, preference, refusal, safety, sentiment, toxicity  # noqa: F401
 from .base import (
     SPLITS,
     TASKS,

@@ -97,6 +97,7 @@ def sft(source: str, prompts: list[str], completions: list[str], settings: SFTSe
         return out
     import torch
     from datasets import Dataset
+    from transformers import PrinterCallback
     from trl import SFTConfig, SFTTrainer
 
     model, tok = _load(source)
@@ -128,6 +129,7 @@ def sft(source: str, prompts: list[str], completions: list[str], settings: SFTSe
         )
         data = Dataset.from_dict({"prompt": list(prompts), "completion": list(completions)})
         trainer = SFTTrainer(model=model, args=args, train_dataset=data, processing_class=tok, peft_config=peft_config)
+        trainer.remove_callback(PrinterCallback)  # no metrics dict printed to stdout: we log the loss
         result = trainer.train()
     model = trainer.model.merge_and_unload() if settings.lora else trainer.model
     meta = {"source": source, "examples": len(prompts), "train_loss": float(result.training_loss), "seed": seed}

@@ -11,10 +11,9 @@ same spec syntax as ``get_llm``): ``local`` (`TransformersPolicy`, a local causa
 transformers) and ``openai`` (`OpenAICompatiblePolicy`, the ``/v1/completions`` endpoint of an
 OpenAI-compatible server such as vLLM).
 
-Fine-tuning is not part of this protocol yet: it goes in a ``fit`` step of the local backend
-that trains the same transformers model through TRL (``SFTTrainer`` on weak labels,
-``DPOTrainer`` on preference pairs), implemented by issue 14. A remote server is sampled and
-scored only.
+Fine-tuning is not part of this protocol: a local causal-LM folder is trained through TRL by
+`superalign.generation.sft` (``SFTTrainer``) and `superalign.generation.dpo` (``DPOTrainer``),
+and the new folder is sampled as a new policy. A remote server is sampled and scored only.
 """
 
 from __future__ import annotations

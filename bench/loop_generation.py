@@ -1,0 +1,101 @@
+"""Benchmark the attacker-learner-critic loop on a generative learner (issue 15).
+
+On `refusal`, SmolLM2-135M-Instruct is red-teamed by the templates, rephrase and llm attackers,
+judged by the weak critic (a tfidf prompt classifier fit on train_gt + the refusal detector) and
+refined by DPO (LoRA) through TRL, for each human budget; then:
+
+1. per budget, every round: ASR per attacker [95% CI], over-refusal [95% CI], harmful compliance and
+   the gold correct-behaviour rate [95% CI] on held-out requests, human labels spent;
+2. the final round's correct-behaviour rate per budget, its paired change from round 0, and PGR =
+   (budget - critic-only floor) / (gold ceiling - floor), the ceiling being the loop in which the
+   human labels every query it can (``--ceiling``);
+3. with ``--frozen``: the self-play attacker's ASR against a fixed learner, round over round (does it learn?).
+
+usage: python bench/loop_generation.py [--seeds 0] [--budgets 0,50] [--ceiling] [--frozen] [--rounds 2]
+                                       [--attack-size 12] [--eval-size 24] [--store runs]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TQDM_DISABLE", "1")
+
+CEILING_BUDGET = 100_000  # every query the human can answer
+
+
+def final_correct(store, cfg) -> list:
+    """Per seed, the final round's correct-behaviour vector (for the paired PGR)."""
+    import numpy as np
+
+    out = []
+    for seed in cfg.seeds:
+        rec = json.loads((store.run_dir(cfg.hash()) / f"seed{seed}" / f"round{cfg.rounds}.json").read_text())
+        out.append(np.array(rec["eval"]["correct"], dtype=bool))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seeds", default="0")
+    ap.add_argument("--budgets", default="0,50")
+    ap.add_argument("--ceiling", action="store_true", help="also run the gold ceiling (every query labelled)")
+    ap.add_argument("--frozen", action="store_true", help="also run the llm attacker against a frozen learner")
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--attack-size", type=int, default=12)
+    ap.add_argument("--eval-size", type=int, default=24)
+    ap.add_argument("--store", default="runs")
+    args = ap.parse_args()
+
+    from superalign.metrics import PGRAnalysis
+    from superalign.redteam import RedTeamConfig, run_red_team
+    from superalign.store import Store
+    from superalign.summaries import print_red_team
+
+    store = Store(args.store)
+    base = dict(
+        seeds=[int(s) for s in args.seeds.split(",")],
+        rounds=args.rounds,
+        attack_size=args.attack_size,
+        eval_size=args.eval_size,
+    )
+    budgets = [int(b) for b in args.budgets.split(",")] + ([CEILING_BUDGET] if args.ceiling else [])
+    cfgs = {}
+    for b in budgets:
+        cfgs[b] = RedTeamConfig(**base, human_budget=b)
+        t0 = time.perf_counter()
+        summary = run_red_team(cfgs[b], store)
+        print_red_team(summary, cached=not summary["computed"])
+        took = time.perf_counter() - t0
+        print(f"budget {b}: {took:.0f} s; attack success in training rounds: {summary['train_asr']}")
+    if 0 in cfgs and len(cfgs) > 1:
+        correct = {"weak": final_correct(store, cfgs[0])}
+        for b in budgets[1:]:
+            correct["ceiling" if b == CEILING_BUDGET else f"budget {b}"] = final_correct(store, cfgs[b])
+        if "ceiling" not in correct:
+            correct["ceiling"] = correct[f"budget {budgets[1]}"]  # no ceiling run: PGR is not meaningful
+        a = PGRAnalysis(correct, n_boot=1000)
+        print("\nfinal-round correct behaviour (floor = budget 0, the critic alone)")
+        for name in correct:
+            row = f"  {name:>9}: {a.score(name).fmt()}"
+            if name != "weak":
+                row += f"   vs budget 0: {a.diff(name, 'weak').fmt()}"
+            if name.startswith("budget") and args.ceiling:
+                row += f"   PGR: {a.pgr(name).fmt()}"
+            print(row)
+    if args.frozen:
+        cfg = RedTeamConfig(**base, human_budget=0, attackers=["llm"], freeze_learner=True)
+        summary = run_red_team(cfg, store)
+        print_red_team(summary, cached=not summary["computed"])
+        print(f"self-play attacker vs a frozen learner, training ASR by round: {summary['train_asr']['llm']}")
+
+
+if __name__ == "__main__":
+    main()
