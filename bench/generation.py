@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import sys
 import time
 from pathlib import Path
@@ -61,6 +62,8 @@ def refusal(args) -> None:
     summary = run_refuse(cfg, Store(args.store))
     print_refuse(summary, cached=not summary["computed"])
     print(f"setting A on refusal: {time.perf_counter() - t0:.0f} s for {len(cfg.seeds)} seeds")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB (Linux)
+    print(f"peak memory (max RSS of this process): {peak:.2f} GiB")
 
 
 def throughput(args) -> None:

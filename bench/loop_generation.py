@@ -12,7 +12,7 @@ refined by DPO (LoRA) through TRL, for each human budget; then:
 3. with ``--frozen``: the self-play attacker's ASR against a fixed learner, round over round (does it learn?).
 
 usage: python bench/loop_generation.py [--seeds 0] [--budgets 0,50] [--ceiling] [--frozen] [--rounds 2]
-                                       [--attack-size 12] [--eval-size 24] [--store runs]
+                                       [--attack-size 12] [--eval-size 24] [--test 64] [--store runs]
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import sys
 import time
 from pathlib import Path
@@ -51,6 +52,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--attack-size", type=int, default=12)
     ap.add_argument("--eval-size", type=int, default=24)
+    ap.add_argument("--test", type=int, default=64, help="held-out test prompts per seed")
     ap.add_argument("--store", default="runs")
     args = ap.parse_args()
 
@@ -65,6 +67,7 @@ def main() -> None:
         rounds=args.rounds,
         attack_size=args.attack_size,
         eval_size=args.eval_size,
+        sizes={"train_gt": 200, "train_w2s": 300, "val": 1, "test": args.test},
     )
     budgets = [int(b) for b in args.budgets.split(",")] + ([CEILING_BUDGET] if args.ceiling else [])
     cfgs = {}
@@ -90,6 +93,8 @@ def main() -> None:
             if name.startswith("budget") and args.ceiling:
                 row += f"   PGR: {a.pgr(name).fmt()}"
             print(row)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB (Linux)
+    print(f"peak memory (max RSS of this process): {peak:.2f} GiB")
     if args.frozen:
         cfg = RedTeamConfig(**base, human_budget=0, attackers=["llm"], freeze_learner=True)
         summary = run_red_team(cfg, store)

@@ -82,11 +82,41 @@ def test_best_of_n_run_is_cached_and_the_gold_judge_never_steers(tiny_policy, tm
     assert poisoned["base_score"]["mean"] != pytest.approx(s["base_score"]["mean"])  # the judge itself did change
 
 
+def test_dpo_on_each_scorers_pairs_trains_the_policy_and_the_gold_judge_never_steers_the_weak_one(
+    tiny_lm_folder, tmp_path, monkeypatch
+):
+    """Setting B by DPO: pairs ranked by the weak RM and by the gold judge each train the policy; a
+    rerun is cached; poisoning the gold judge's labels leaves the weak-RM-trained policies' text alone."""
+    require_assets("vader", "static")
+    cfg = tiny_cfg(
+        policy=f"local:{tiny_lm_folder}",
+        seeds=[0],
+        ns=[1, 2],
+        dpo_steps=[1, 2],
+        pair_samples=2,
+        dpo={"lr": 0.01, "max_length": 32, "batch_size": 4},
+        sizes=dict(train_gt=200, train_w2s=8, val=1, test=8),
+    )
+    s = run_best_of_n(cfg, Store(tmp_path / "a")).summary
+    assert [r["steps"] for r in s["dpo_rows"]] == [1, 2]
+    assert all(0 <= r["gold_dpo_weak"]["mean"] <= 1 and "pgr" in r for r in s["dpo_rows"])
+    assert len(list((tmp_path / "a" / "checkpoints").iterdir())) == 4  # 2 scorers x 2 step counts
+    assert run_best_of_n(cfg, Store(tmp_path / "a")).computed == []
+    real = SentimentContinuationTask.judge_data
+    monkeypatch.setattr(
+        SentimentContinuationTask, "judge_data", lambda self: (lambda d: Dataset(d.texts, 1 - d.labels))(real(self))
+    )
+    poisoned = run_best_of_n(cfg, Store(tmp_path / "b")).summary
+    assert [r["proxy_dpo_weak"] for r in poisoned["dpo_rows"]] == [r["proxy_dpo_weak"] for r in s["dpo_rows"]]
+
+
 def test_bad_input_is_a_clear_error(tiny_policy, tmp_path):
     with pytest.raises(ValueError, match="n must be >= 1"):
         tiny_cfg(ns=[0, 2])
     with pytest.raises(ConfigError, match="needs a generation task"):
         run_best_of_n(tiny_cfg(task="sentiment"), Store(tmp_path), policy=tiny_policy)
+    with pytest.raises(ValueError, match="train_w2s >= 8"):
+        tiny_cfg(dpo_steps=[4])
 
 
 def test_fluency_guard_sees_repetition(tiny_policy):

@@ -12,6 +12,7 @@ scored by the gold judge. With base = the gold score of one sample (n = 1):
 with the paired hierarchical bootstrap of the classification runs (seeds x test prompts). The
 proxy's own score of its pick against the gold score of that pick, as n grows, is the
 over-optimization curve (Gao et al. 2022, "Scaling laws for reward model overoptimization").
+With ``dpo_steps``, the policy is also trained by DPO on each scorer's preference pairs (`steer.py`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from ..config import non_empty_unique
 from ..data import Dataset, SplitSizes, fingerprint, get_task, make_splits
@@ -29,7 +30,9 @@ from ..judges import ClassifierJudge, fluency
 from ..metrics import PGRAnalysis
 from ..runconfig import RunConfig
 from ..store import Store, atomic_write_json
+from .dpo import DPOSettings
 from .samples import cached_samples
+from .steer import dpo_seed, summarize_dpo
 
 
 class BestOfNConfig(RunConfig):
@@ -44,6 +47,26 @@ class BestOfNConfig(RunConfig):
     top_p: float = Field(1.0, gt=0, le=1)
     max_new_tokens: int = Field(24, ge=1)
     sizes: SplitSizes = Field(default_factory=lambda: SplitSizes(train_gt=1000, train_w2s=1, val=1, test=64))
+    dpo_steps: list[int] = Field(
+        default_factory=list, description="also train the policy by DPO on each scorer's preferences, for these steps"
+    )
+    pair_samples: int = Field(4, ge=2, description="DPO: samples per train_w2s prompt the scorer ranks")
+    dpo: DPOSettings = Field(default_factory=lambda: DPOSettings(lr=2e-4, max_length=64))
+
+    @model_validator(mode="after")
+    def _dpo_needs_prompts(self) -> BestOfNConfig:
+        if self.dpo_steps and self.sizes.train_w2s < 8:
+            raise ValueError("dpo_steps needs train_w2s prompts to build pairs from: set sizes.train_w2s >= 8")
+        if self.dpo_steps and not self.policy.startswith("local"):
+            raise ValueError("dpo_steps trains the policy: it must be a local model (policy local[:PATH])")
+        return self
+
+    @field_validator("dpo_steps")
+    @classmethod
+    def _steps(cls, v: list[int]) -> list[int]:
+        if any(s < 1 for s in v):
+            raise ValueError(f"every DPO step count must be >= 1, got {v}")
+        return sorted(set(v))
 
     @field_validator("ns")
     @classmethod
@@ -97,7 +120,14 @@ def _seed_scores(
             "gold": judge.score(flat_p, flat_s).reshape(len(prompts), n),
         },
     )
-    return {"prompts": prompts, "samples": samples, **scores}
+    out = {"prompts": prompts, "samples": samples, **scores}
+    if cfg.dpo_steps:
+        from .teach import model_folder
+
+        folder = model_folder(cfg.policy.partition(":")[2] or "smollm2", store.root / "models")
+        train = [task.prompt_and_continuation(t)[0] for t in splits.train_w2s.texts]
+        out["dpo"] = dpo_seed(cfg, store, folder, train, prompts, seed, weak, judge)
+    return out
 
 
 def run_best_of_n(cfg: BestOfNConfig, store: Store | None = None, policy: Any = None) -> BestOfNResult:
@@ -150,4 +180,5 @@ def summarize_best_of_n(cfg: BestOfNConfig, per_seed: list[dict], reference: Any
         "config_hash": cfg.hash(),
         "base_score": PGRAnalysis({"weak": base, "ceiling": base}, n_boot=cfg.n_bootstrap).score("weak").to_dict(),
         "rows": rows,
+        **({"dpo_rows": summarize_dpo(cfg, [s["dpo"] for s in per_seed])} if cfg.dpo_steps else {}),
     }

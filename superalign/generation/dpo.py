@@ -27,6 +27,7 @@ class DPOSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     epochs: float = Field(1.0, gt=0)
+    max_steps: int | None = Field(None, ge=1, description="optimizer steps (overrides epochs when set)")
     batch_size: int = Field(8, ge=1)
     lr: float = Field(5e-5, gt=0)
     beta: float = Field(0.1, gt=0, description="strength of the KL anchor to the reference model")
@@ -73,6 +74,7 @@ def dpo(
         args = DPOConfig(
             output_dir=tmp,
             num_train_epochs=settings.epochs,
+            max_steps=settings.max_steps or -1,
             per_device_train_batch_size=settings.batch_size,
             learning_rate=settings.lr,
             beta=settings.beta,

@@ -21,6 +21,7 @@ prompts the weak classifier is surest about).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,11 +91,16 @@ def confident(ctx: RefuseContext) -> str:
     return ctx.fit("confident", sorted(top.tolist()), ctx.p_unsafe > 0.5)
 
 
-def chat_prompts(folder: str, requests: list[str]) -> list[str]:
-    """Each request as a user turn through the model's chat template, ready for the assistant's answer."""
+@functools.lru_cache(maxsize=4)
+def _tokenizer(folder: str) -> Any:
     from transformers import AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(folder)
+    return AutoTokenizer.from_pretrained(folder)
+
+
+def chat_prompts(folder: str, requests: list[str]) -> list[str]:
+    """Each request as a user turn through the model's chat template, ready for the assistant's answer."""
+    tok = _tokenizer(folder)
     if not getattr(tok, "chat_template", None):
         return [f"User: {r}\nAssistant:" for r in requests]
     return [

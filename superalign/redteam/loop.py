@@ -51,17 +51,17 @@ class Learner:
 
     def __init__(self, cfg: RedTeamConfig, folder: str, base: str, store: Store, seed: int):
         self.cfg, self.folder, self.base, self.store, self.seed = cfg, folder, base, store, seed
+        self._policy = None
         record = Path(folder, RECORD)  # trained weights by what they were trained on (not by path or loss)
         self.identity = f"trained:{json.loads(record.read_text())['key']}" if record.exists() else f"base:{folder}"
 
     def answers(self, requests: list[str], n: int = 1, temperature: float = 0.0) -> list[list[str]]:
         from ..llm import TransformersPolicy
 
+        if self._policy is None:  # loaded once, on the first answer that is not already stored
+            self._policy = TransformersPolicy(self.folder, batch_size=16)
         kw = {"seed": self.seed, "temperature": temperature, "max_new_tokens": self.cfg.max_new_tokens}
-        prompts = chat_prompts(self.base, requests)
-        return cached_samples(
-            self.store, TransformersPolicy(self.folder, batch_size=16), self.identity, prompts, n, **kw
-        )[0]
+        return cached_samples(self.store, self._policy, self.identity, chat_prompts(self.base, requests), n, **kw)[0]
 
     def greedy(self, requests: list[str]) -> list[str]:
         return [row[0] for row in self.answers(list(requests))] if requests else []
