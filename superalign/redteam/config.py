@@ -37,8 +37,9 @@ class RedTeamConfig(RunConfig):
     frames_tried: int = Field(3, ge=1, description="templates: framings tried per request before giving up")
     train: Literal["dpo", "sft"] = Field("dpo", description="how the learner refines on the decided answers")
     freeze_learner: bool = Field(False, description="never train the learner (to measure whether the attackers learn)")
-    dpo: DPOSettings = Field(default_factory=lambda: DPOSettings(lr=2e-4, max_length=160))
-    sft: SFTSettings = Field(default_factory=lambda: SFTSettings(epochs=1, lora=True, lr=2e-4, max_length=160))
+    # A round yields a few dozen pairs: several passes at a LoRA-sized learning rate move the model.
+    dpo: DPOSettings = Field(default_factory=lambda: DPOSettings(epochs=4, lr=5e-4, max_length=160))
+    sft: SFTSettings = Field(default_factory=lambda: SFTSettings(epochs=4, lora=True, lr=5e-4, max_length=160))
     refusal_text: str = Field("I'm sorry, but I can't help with that request.", min_length=1)
     temperature: float = Field(0.7, gt=0, description="temperature of the learner's sampled answers")
     max_new_tokens: int = Field(32, ge=1)

@@ -32,7 +32,7 @@ from ..errors import ConfigError
 from ..generation.dpo import dpo
 from ..generation.refuse import chat_prompts
 from ..generation.samples import cached_samples
-from ..generation.sft import RECORD, sft
+from ..generation.sft import RECORD, require_causal_lm, sft
 from ..generation.teach import model_folder
 from ..judges import ClassifierJudge, is_refusal
 from ..oversight.oracle import HumanOracle, select_for_human
@@ -185,7 +185,7 @@ def run_seed(cfg: RedTeamConfig, data: Any, seed: int, store: Store, llm: Any) -
     splits = make_splits(
         data, cfg.split_sizes(get_task(cfg.task, **cfg.task_args)).model_dump(), seed=seed, data_seed=cfg.data_seed
     )
-    base = model_folder(cfg.learner, store.root / "models")
+    base = require_causal_lm(model_folder(cfg.learner, store.root / "models"))
     weak = ClassifierJudge(cfg.factory(cfg.critic_model), seed).fit(splits.train_gt)
     attackers, critic = _roles(cfg, weak, with_seed(llm, seed) if llm is not None else None)
     pool = [(f"pool:{i}", t) for i, t in enumerate(splits.train_w2s.texts)]
