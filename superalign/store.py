@@ -52,12 +52,18 @@ class StoreError(SuperalignError):
     """A store that cannot be created, written or read (permissions, full disk, bad key)."""
 
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to a temporary file beside `path`, fsync it and rename it into place."""
+    """Write `data` to a temporary file beside `path`, fsync it and rename it into place (with the
+    permissions of a plain new file, not the temporary file's owner-only ones)."""
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

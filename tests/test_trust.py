@@ -23,7 +23,7 @@ import yaml
 import superalign
 from superalign.errors import ModelError, SuperalignError
 from superalign.models import encoder_for
-from superalign.store import Store, StoreError
+from superalign.store import Store, StoreError, atomic_write_json
 from superalign.w2s import ExperimentConfig, StageKeys, run_experiment, stages
 
 from .conftest import REQUIRE, SMALL, require_assets, require_shared
@@ -192,6 +192,13 @@ def test_unwritable_roots_are_store_errors(tmp_path):
         with pytest.raises(StoreError, match=why) as e:
             Store(root)
         assert isinstance(e.value, SuperalignError) and "\n" not in str(e.value)
+
+
+def test_atomic_writes_get_the_permissions_of_a_plain_new_file(tmp_path):
+    plain = tmp_path / "plain"
+    plain.write_text("x")
+    atomic_write_json(tmp_path / "summary.json", {"a": 1})  # not the temp file's owner-only 0600
+    assert (tmp_path / "summary.json").stat().st_mode & 0o777 == plain.stat().st_mode & 0o777
 
 
 def test_sqlite_connections_are_closed_not_only_committed(tmp_path, monkeypatch):

@@ -1,7 +1,7 @@
-"""Command-line interface: ``superalign run | loop | best-of-n | methods | registry | tasks | models | assets``.
+"""Command-line interface: ``superalign run | loop | best-of-n | sweep | report | methods | registry | tasks | ...``.
 
 `app` and the options the commands share live here; the commands are in `experiments`
-(run, loop, best-of-n) and `listings` (what is registered, the tasks, the models, the assets).
+(run, loop, best-of-n), `sweeps` (sweep, report) and `listings` (what is registered, the tasks, the models, the assets).
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ def _quiet_libraries() -> None:
     """No tqdm bars from sentence-transformers / transformers / hub downloads."""
     os.environ.setdefault("TQDM_DISABLE", "1")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")  # TRL's dataset preparation
 
 
 def _write_out(out: Path | None, name: str, summary: dict) -> None:
@@ -78,4 +79,4 @@ def main() -> None:
         sys.exit(2)
 
 
-from . import experiments, listings  # noqa: E402,F401  (register the commands)
+from . import experiments, listings, sweeps  # noqa: E402,F401  (register the commands)
