@@ -30,13 +30,10 @@ def _generation_task(config: Path | None, overrides: list[str]) -> str | None:
     """The metric of the run's task (from the overrides, else the config file) if it is a registered
     generation task, else None."""
     from ..config import apply_overrides, read_yaml
-    from ..data import TASKS
+    from ..data import generation_metric
 
     data = apply_overrides(read_yaml(config) if config is not None else {}, list(overrides))
-    name = data.get("task", "sentiment")
-    if isinstance(name, str) and name in TASKS and getattr(TASKS[name], "kind", None) == "generation":
-        return TASKS[name].metric
-    return None
+    return generation_metric(data.get("task", "sentiment"))
 
 
 @app.command()

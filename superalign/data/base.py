@@ -112,6 +112,13 @@ def task_metric(task: Task) -> str:
     return getattr(task, "metric", "accuracy")
 
 
+def generation_metric(name: Any) -> str | None:
+    """The metric of the registered generation task `name`; None for any other name or task."""
+    if isinstance(name, str) and name in TASKS and getattr(TASKS[name], "kind", None) == "generation":
+        return TASKS[name].metric
+    return None
+
+
 def task_names() -> list[str]:
     return sorted(TASKS)
 

@@ -69,6 +69,26 @@ def loop_figures(loops: list[dict[str, Any]]) -> list[Figure]:
     return out
 
 
+def _per_model(
+    s: dict[str, Any], names: list[str], score: dict[str, Any], lines: list[tuple[str, str, list]], titles: tuple
+) -> bytes:
+    """Three panels over the run's models: score [CI], each method's PGR [CI], and `lines`
+    ((label, marker, one value per model) each) on the third; the PNG."""
+    fig, axes = _grid(1, 3, 3.8, 3.2)
+    for x, name in enumerate(names):
+        _errorbar(axes[0][0], x, score[name], 0.6, color="C0")
+        if name in s["methods"]:
+            _errorbar(axes[0][1], x, s["methods"][name]["pgr"], 0.6, color="C1")
+    for label, marker, ys in lines:
+        axes[0][2].plot(range(len(names)), ys, marker=marker, label=label)
+    axes[0][2].legend(fontsize=7)
+    for ax, title in zip(axes[0], titles):
+        ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
+        ax.set_title(title, fontsize=9)
+        ax.grid(alpha=0.3)
+    return _png(fig)
+
+
 def teach_figures(runs: list[dict[str, Any]]) -> list[Figure]:
     """Setting A: gold judge score of teacher, ceiling and each student, their PGR, and fluency."""
     out = []
@@ -79,22 +99,12 @@ def teach_figures(runs: list[dict[str, Any]]) -> list[Figure]:
         }
         flu = {"weak": s["weak_fluency"], "ceiling": s["ceiling_fluency"]}
         flu |= {m: v["fluency"] for m, v in s["methods"].items()}
-        fig, axes = _grid(1, 3, 3.8, 3.2)
-        for x, name in enumerate(names):
-            _errorbar(axes[0][0], x, score[name], 0.6, color="C0")
-            if name in s["methods"]:
-                _errorbar(axes[0][1], x, s["methods"][name]["pgr"], 0.6, color="C1")
         keys = [k for k in flu["weak"] if isinstance(flu["weak"][k], int | float)]
-        for k in keys:
-            axes[0][2].plot(range(len(names)), [flu[nm].get(k) for nm in names], marker="o", label=k)
-        axes[0][2].legend(fontsize=7)
-        for ax, title in zip(axes[0], ("gold judge score [95% CI]", "PGR [95% CI]", "fluency guard")):
-            ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
-            ax.set_title(title, fontsize=9)
-            ax.grid(alpha=0.3)
+        lines = [(k, "o", [flu[nm].get(k) for nm in names]) for k in keys]
+        png = _per_model(s, names, score, lines, ("gold judge score [95% CI]", "PGR [95% CI]", "fluency guard"))
         title = f"Generation (weak teacher → strong student) · {s['task']}: {s['weak']} → {s['strong']}"
         caption = "The gold judge scores every model's continuations; PGR on that score; hatched: undefined."
-        out.append(Figure(f"teach_{n}", title, caption, _png(fig)))
+        out.append(Figure(f"teach_{n}", title, caption, png))
     return out
 
 
@@ -152,24 +162,16 @@ def refuse_figures(runs: list[dict[str, Any]]) -> list[Figure]:
         rates = {k: s[f"{k}_rates"] for k in ("base", "weak", "ceiling")} | {
             m: v["rates"] for m, v in s["methods"].items()
         }
-        fig, axes = _grid(1, 3, 3.8, 3.2)
-        for x, name in enumerate(names):
-            _errorbar(axes[0][0], x, score[name], 0.6, color="C0")
-            if name in s["methods"]:
-                _errorbar(axes[0][1], x, s["methods"][name]["pgr"], 0.6, color="C1")
-        for key, marker in (("harmful_compliance", "o"), ("over_refusal", "s")):
-            axes[0][2].plot(range(len(names)), [rates[nm][key] for nm in names], marker=marker, label=key)
-        axes[0][2].legend(fontsize=7)
-        for ax, title in zip(axes[0], ("correct behaviour [95% CI]", "PGR [95% CI]", "failure rates")):
-            ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
-            ax.set_title(title, fontsize=9)
-            ax.grid(alpha=0.3)
+        lines = [
+            (k, mk, [rates[nm][k] for nm in names]) for k, mk in (("harmful_compliance", "o"), ("over_refusal", "s"))
+        ]
+        png = _per_model(s, names, score, lines, ("correct behaviour [95% CI]", "PGR [95% CI]", "failure rates"))
         title = f"Refusal (weak detector → strong chat model) · {s['weak']} → {s['strong']}"
         caption = (
             "Correct behaviour: refuse an unsafe request, answer a safe one (gold labels, never seen in "
             "training); base: the strong model before fine-tuning; hatched: undefined."
         )
-        out.append(Figure(f"refuse_{n}", title, caption, _png(fig)))
+        out.append(Figure(f"refuse_{n}", title, caption, png))
     return out
 
 

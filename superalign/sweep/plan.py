@@ -90,6 +90,8 @@ def summary_path(run: str, cfg: Any) -> str:
 
 def _runs(cfg: SweepConfig) -> list[tuple[str, dict[str, Any], dict[str, Any], set[str]]]:
     """(run kind, config mapping with all seeds, info, models it trains) for every run of the grid."""
+    from ..data import generation_metric
+
     out = []
     for task in cfg.tasks:
         for weak, strong in cfg.model_pairs():
@@ -100,7 +102,9 @@ def _runs(cfg: SweepConfig) -> list[tuple[str, dict[str, Any], dict[str, Any], s
     for loop in cfg.loops:
         data = {"seeds": cfg.seeds, **loop}
         task = data.get("task", "sentiment")
-        if _is_generation(task):  # the red-team loop on a generative learner (`superalign loop --task refusal`)
+        if (
+            generation_metric(task) is not None
+        ):  # the red-team loop on a generative learner (`superalign loop --task refusal`)
             out.append(("red_team", data, {"task": task, "learner": data.get("learner", "smollm2")}, set()))
             continue
         models = {*data.get("critic_models", ["tfidf", "static"]), data.get("learner", "minilm")}
@@ -112,12 +116,6 @@ def _runs(cfg: SweepConfig) -> list[tuple[str, dict[str, Any], dict[str, Any], s
         run = "best_of_n" if setting == "best_of_n" else "refuse" if task == "refusal" else "teach"
         out.append((run, data, {"task": task, "weak": data.get("weak")}, set()))
     return out
-
-
-def _is_generation(task: Any) -> bool:
-    from ..data import TASKS
-
-    return isinstance(task, str) and getattr(TASKS.get(task), "kind", None) == "generation"
 
 
 def _label(run: str, info: dict[str, Any], seed: Any) -> str:
