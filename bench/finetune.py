@@ -12,11 +12,18 @@
    training time (evaluations excluded), divided by the peak matmul FLOP/s measured in this
    process (fp32 on CPU; bf16 on CUDA when the run trains under bf16 autocast). Target >= 40%.
 3. Peak resident memory (and peak CUDA memory on a GPU).
-4. With ``--w2s``: the sentiment W2S experiment (weak static -> strong minilm, xent and logconf)
+4. With ``--reference PATH`` (a checkout of openai/weak-to-strong), the baseline is that
+   repository's own ``train_model`` and ``eval_model_acc`` (imported by `_wts_reference.py`, with
+   the shims transformers 5 needs), at minibatch size ``--ref-minibatch``, instead of the loop
+   written in its style: training without evaluations on both sides, then prediction on the test
+   split, alternating in one process; ``--cpu-bf16`` adds ours under bf16 autocast (opt-in
+   ``cpu_bf16``). Target: training ratio >= 2x (issue 19).
+5. With ``--w2s``: the sentiment W2S experiment (weak static -> strong minilm, xent and logconf)
    in finetune mode and in probe mode, same sizes and seeds: accuracy and PGR [95% CI].
 
 usage: python bench/finetune.py [--device cpu|cuda] [--model minilm] [--n-train 1024] [--n-eval 256]
        [--n-test 1024] [--batch-size 32] [--epochs 1] [--evals 4] [--repeats 2] [--threads N]
+       [--reference PATH/TO/weak-to-strong --ref-minibatch 8 --cpu-bf16]
        [--w2s --w2s-seeds 0,1,2 --w2s-sizes 1000,1000,250,1000 --w2s-epochs 2]
 """
 
@@ -268,6 +275,108 @@ def throughput(args, device: torch.device) -> list[tuple[str, str, str]]:
     return rows
 
 
+def versus_reference(args, device: torch.device) -> list[tuple[str, str, str]]:
+    """Ours against openai/weak-to-strong's real ``train_model`` / ``eval_model_acc``."""
+    import gc
+
+    from _wts_reference import Reference
+
+    from superalign.data import get_task, make_splits
+
+    ref = Reference(Path(args.reference))
+    source, key = hf_source(args.model)
+    s = make_splits(
+        get_task("sentiment").load(),
+        {"train_gt": 10, "train_w2s": args.n_train, "val": 10, "test": args.n_test},
+        seed=0,
+    )
+    y = np.eye(2, dtype=np.float32)[s.train_w2s.labels]
+    cfg = FinetuneConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        max_length=args.max_length,
+        device=str(device),
+        predict_batch_size=args.eval_batch_size,
+        save_checkpoint=False,
+    )
+    tok, _ = load_classifier(source, cfg, 2, 0)
+    ids = tokenize(tok, s.train_w2s.texts, args.max_length)
+    test_ids = tokenize(tok, s.test.texts, args.max_length)
+    train_ds = ref.dataset(ids, y, list(s.train_w2s.texts))
+    test_ds = ref.dataset(test_ids, np.eye(2)[s.test.labels], list(s.test.texts))
+    n_seen = args.n_train * args.epochs
+    rates: dict[str, list[float]] = {}
+    acc: dict[str, float] = {}
+    ours = {"ours": cfg}
+    if args.cpu_bf16:
+        ours["ours bf16"] = cfg.model_copy(update={"cpu_bf16": True})
+    for rep in range(args.repeats):
+        for name, c in ours.items():
+            clf = FinetuneClassifier(source, key, c, seed=0)
+            clf.fit(s.train_w2s.texts, y, get_loss("xent"))
+            rates.setdefault(f"{name} train", []).append(n_seen / clf.stats["train_seconds"])
+            t = time.perf_counter()
+            probs = clf.predict_proba(s.test.texts)
+            rates.setdefault(f"{name} predict", []).append(args.n_test / (time.perf_counter() - t))
+            acc[name] = float((probs.argmax(1) == s.test.labels).mean())
+            del clf
+            gc.collect()
+        torch.manual_seed(0)
+        model = ref.model(source).to(device)
+        t = time.perf_counter()
+        ref.train(
+            model,
+            train_ds,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            epochs=args.epochs,
+            eval_every=0,
+            minibatch_size=args.ref_minibatch,
+            lr_schedule="cosine_anneal",
+        )
+        rates.setdefault("ref train", []).append(n_seen / (time.perf_counter() - t))
+        t = time.perf_counter()
+        results = ref.evaluate(model, test_ds, args.eval_batch_size)
+        rates.setdefault("ref predict", []).append(args.n_test / (time.perf_counter() - t))
+        acc["ref"] = float(np.mean(results["acc"]))
+        del model, results
+        gc.collect()
+        print(
+            f"  repeat {rep + 1}/{args.repeats}: " + ", ".join(f"{k} {v[-1]:.2f}/s" for k, v in rates.items()),
+            file=sys.stderr,
+        )
+    med = {k: float(np.median(v)) for k, v in rates.items()}
+
+    def ratio(name: str, what: str) -> str:
+        v = [a / b for a, b in zip(rates[f"{name} {what}"], rates[f"ref {what}"])]
+        return f"{np.median(v):.2f}x ({min(v):.2f}-{max(v):.2f})"
+
+    rows = [
+        ("model / device / threads", f"{args.model} / {device} / {torch.get_num_threads()}", ""),
+        (
+            "train / test examples, batch, epochs, ref minibatch",
+            f"{args.n_train} / {args.n_test}, {args.batch_size}, {args.epochs}, {args.ref_minibatch}",
+            "",
+        ),
+        ("weak-to-strong train_model (fp32): train examples/s", f"{med['ref train']:.2f}", ""),
+        ("weak-to-strong eval_model_acc (fp32): predict examples/s", f"{med['ref predict']:.1f}", ""),
+    ]
+    for name in ours:
+        label = "ours, bf16 autocast" if name.endswith("bf16") else "ours, fp32"
+        rows += [
+            (f"{label}: train examples/s", f"{med[f'{name} train']:.2f}", ""),
+            (f"{label}: train ratio, median (range) of {args.repeats}", ratio(name, "train"), ">= 2x"),
+            (f"{label}: predict examples/s", f"{med[f'{name} predict']:.1f}", ""),
+            (f"{label}: predict ratio", ratio(name, "predict"), ""),
+        ]
+    rows += [
+        ("test accuracy after training: " + " / ".join(acc), " / ".join(f"{a:.3f}" for a in acc.values()), ""),
+        ("peak RSS", f"{peak_rss_mb():.0f} MB", ""),
+    ]
+    return rows
+
+
 def w2s(args) -> None:
     from superalign.store import Store
     from superalign.summaries import print_summary
@@ -309,6 +418,11 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--skip-throughput", action="store_true")
     ap.add_argument(
+        "--reference", help="a checkout of openai/weak-to-strong: compare against its own train_model instead"
+    )
+    ap.add_argument("--ref-minibatch", type=int, default=8, help="train_model's minibatch_size")
+    ap.add_argument("--cpu-bf16", action="store_true", help="with --reference: also time ours under bf16 autocast")
+    ap.add_argument(
         "--w2s", action="store_true", help="also run the sentiment W2S experiment in finetune and probe mode"
     )
     ap.add_argument("--w2s-seeds", default="0,1,2")
@@ -319,7 +433,9 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     print(f"load average before: {os.getloadavg()[0]:.1f} ({os.cpu_count()} cpus)")
-    if not args.skip_throughput:
+    if args.reference:
+        print_measures(versus_reference(args, device))
+    elif not args.skip_throughput:
         rows = throughput(args, device)
         print_measures(rows)
     if args.w2s:

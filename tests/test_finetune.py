@@ -229,6 +229,21 @@ def test_grad_accumulation_and_checkpointing_do_not_change_training(tiny):
         assert len(calls) == runs
 
 
+def test_cpu_bf16_autocasts_the_backbone_only_when_asked_and_still_learns(tiny):
+    texts, y = keyword_data(240, seed=0)
+    test_texts, test_y = keyword_data(200, seed=1)
+    for cpu_bf16 in (False, True):
+        cfg = FinetuneConfig(**{**FAST, "epochs": 4}, cpu_bf16=cpu_bf16, early_stopping=False, device="cpu")
+        clf = FinetuneClassifier(tiny["gpt2"], "gpt2", cfg, seed=0).fit(texts, np.eye(2)[y], get_loss("xent"))
+        dtypes = []
+        hook = clf._model.backbone.h[0].mlp.c_fc.register_forward_hook(lambda m, i, o: dtypes.append(o.dtype))
+        p = clf.predict_proba(test_texts)
+        hook.remove()
+        assert set(dtypes) == {torch.bfloat16 if cpu_bf16 else torch.float32}
+        assert p.dtype == np.float64 and (p.argmax(1) == test_y).mean() > 0.9
+    assert FinetuneConfig(cpu_bf16=True).key() != FinetuneConfig().key()  # a cache key of its own
+
+
 def test_early_stopping_follows_the_supervisor_val_labels_and_keeps_the_best(tiny):
     """Val labels that contradict the training labels get worse with training: the run stops
     after `patience` evaluations and rolls back to the best evaluation."""

@@ -7,7 +7,7 @@ any registered loss, which receives ``step_frac`` exactly as for probes:
 - AdamW (no weight decay on biases and norms), cosine schedule with linear warm-up
   (``transformers.get_cosine_schedule_with_warmup``), gradient clipping, gradient accumulation;
 - dynamic padding and length-grouped batches; pre-tokenized inputs; inference in length order;
-- full fine-tuning or LoRA (peft); gradient checkpointing; bf16 autocast on CUDA;
+- full fine-tuning or LoRA (peft); gradient checkpointing; bf16 autocast on CUDA (and, opt-in, on CPU);
 - early stopping on a validation set labelled by the *supervisor* (for a W2S student these are
   weak-model labels: the student never sees ground truth, not even for model selection), keeping
   the best weights;
@@ -107,7 +107,8 @@ class FinetuneClassifier:
 
     # ------------------------------------------------------------------------------- plumbing
     def _autocast(self):
-        on = self.device.type == "cuda" and self.config.bf16
+        cfg = self.config
+        on = cfg.bf16 and (self.device.type == "cuda" or (self.device.type == "cpu" and cfg.cpu_bf16))
         return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=on)
 
     def _build(self, num_labels: int) -> None:
@@ -229,7 +230,7 @@ class FinetuneClassifier:
                     torch.nn.utils.clip_grad_norm_(decay + no_decay, cfg.max_grad_norm)
                 opt.step()
                 sched.step()
-                opt.zero_grad(set_to_none=True)
+                opt.zero_grad(set_to_none=False)  # reuse the buffers: fresh ones page-fault every step
                 step += 1
                 if val_data is not None and (step % eval_every == 0 or step == total):
                     te = time.perf_counter()

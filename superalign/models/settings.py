@@ -54,7 +54,12 @@ class FinetuneConfig(BaseModel):
     )
     patience: int = Field(2, ge=1, description="evaluations without improvement before stopping")
     eval_every: int = Field(0, ge=0, description="optimizer steps between val evaluations; 0 = once per epoch")
-    bf16: bool = Field(True, description="bf16 autocast on CUDA (ignored on CPU)")
+    bf16: bool = Field(True, description="bf16 autocast on CUDA (on CPU only with cpu_bf16)")
+    cpu_bf16: bool = Field(
+        False,
+        description="bf16 autocast on CPU too: mixed precision (float32 weights and logits), about 2x faster "
+        "training on CPUs with native bf16 (avx512_bf16, AMX); off keeps CPU runs in float32",
+    )
     device: str = Field("auto", description="auto (cuda when present), cpu, cuda, cuda:1, ...")
     predict_batch_size: int = Field(128, ge=1)
     save_checkpoint: bool = Field(True, description="save the fitted weights (safetensors) under the store")
