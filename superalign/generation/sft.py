@@ -8,6 +8,7 @@ trained on; a folder whose record matches is reused instead of training again.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import shutil
@@ -37,10 +38,11 @@ class SFTSettings(BaseModel):
     device: str = Field("auto", description="auto (cuda when present), cpu or cuda")
 
 
+@functools.lru_cache(maxsize=16)
 def require_causal_lm(folder: str) -> str:
     """`folder` if it holds a causal LM that can end its text (a ``...ForCausalLM`` / ``...LMHeadModel``
     architecture and a tokenizer with an EOS token), else a one-line ModelError: checked before a run
-    spends anything on it."""
+    spends anything on it, once per process and folder (a failed check is not remembered)."""
     from transformers import AutoConfig, AutoTokenizer
 
     try:
