@@ -169,6 +169,7 @@ def test_report_over_a_store_has_every_figure_and_every_cell(written):
         "methods_sentiment.png",
         "pgr_heatmap.png",
         "red_team_0.png",
+        "red_team_pareto.png",
         "refuse_0.png",
         "score_vs_size.png",
         "teach_0.png",
@@ -183,7 +184,7 @@ def test_report_over_a_store_has_every_figure_and_every_cell(written):
     assert {r["seeds"] for r in rows if r["kind"] == "w2s"} == {"0 1"}
     page = written.html.read_text()
     assert "http://" not in page and "https://" not in page  # self-contained: nothing fetched
-    assert page.count("data:image/png;base64,") == 8
+    assert page.count("data:image/png;base64,") == 9
 
 
 def test_undefined_pgr_is_never_a_number(store, written):

@@ -199,4 +199,55 @@ def red_team_figures(runs: list[dict[str, Any]]) -> list[Figure]:
             "the learner complies with; rates with 95% CIs over seeds × prompts."
         )
         out.append(Figure(f"red_team_{n}", title, caption, _png(fig)))
+    if runs:
+        out.append(red_team_pareto(runs))
     return out
+
+
+def _point(est: dict[str, Any] | None) -> tuple[float, float, float] | None:
+    """(mean, lower error, upper error) of a rate, or None where it is undefined."""
+    if not est or est.get("mean") is None:
+        return None
+    lo, hi = est.get("ci") or (est["mean"], est["mean"])
+    return est["mean"], est["mean"] - lo, hi - est["mean"]
+
+
+def red_team_pareto(runs: list[dict[str, Any]]) -> Figure:
+    """The two objectives against each other: each attack rate (harmful compliance on plain test
+    prompts, ASR per attacker) vs over-refusal, one line per run (budget) through its rounds."""
+    keys = ["harmful_compliance"] + sorted({k for s in runs for k in s["metrics"] if k.startswith("asr_")})
+    fig, axes = _grid(1, len(keys), 3.2, 3.0)
+    for ax, key in zip(axes[0], keys):
+        for i, s in enumerate(runs):
+            pts = [
+                (r, _point(est["rate"]), _point(s["metrics"]["over_refusal"][r]["rate"]))
+                for r, est in enumerate(s["metrics"].get(key, []))
+            ]
+            pts = [(r, x, y) for r, x, y in pts if x and y]
+            if not pts:
+                continue
+            label = f"budget {s['human_budget']} · {s['critic']}"
+            ax.errorbar(
+                [x[0] for _, x, _ in pts],
+                [y[0] for _, _, y in pts],
+                xerr=[[x[1] for _, x, _ in pts], [x[2] for _, x, _ in pts]],
+                yerr=[[y[1] for _, _, y in pts], [y[2] for _, _, y in pts]],
+                fmt="-o",
+                capsize=2,
+                color=f"C{i}",
+                alpha=0.85,
+                label=label,
+            )
+            for r, x, y in pts:
+                ax.annotate(str(r), (x[0], y[0]), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        ax.set(xlim=(-0.05, 1.05), ylim=(-0.05, 1.05))
+        ax.set_xlabel(key.replace("_", " "), fontsize=8)
+        ax.set_ylabel("over-refusal", fontsize=8)
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    caption = (
+        "Lower left is better on both objectives. Each line is one run (human budget, critic), its points "
+        "the rounds (numbered; 0 = before feedback), with 95% CIs on both axes; the two objectives are "
+        "never averaged."
+    )
+    return Figure("red_team_pareto", "Red-team loop · attack success vs over-refusal", caption, _png(fig))
