@@ -4,8 +4,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
+SERVER  = $(VENV)/.server-installed
 
-.PHONY: setup assets run test lint bench clean
+.PHONY: setup assets run test test-server lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,6 +16,11 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 setup: $(STAMP)
+
+# llama-cpp-python[server]: llama.cpp builds from source on the first install (~5 min on 2 cores)
+$(SERVER): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,server]'
+	touch $(SERVER)
 
 assets: setup
 	$(BIN)/superalign assets fetch
@@ -28,6 +34,10 @@ lint: setup
 
 test: assets lint
 	$(BIN)/python -m pytest -q
+
+# the slow tests against a real OpenAI-compatible server: llama.cpp serving SmolLM2 on 127.0.0.1
+test-server: assets $(SERVER)
+	$(BIN)/python -m pytest -q -m slow tests/test_llm.py -k real_openai
 
 bench: assets
 	$(BIN)/python bench/run_default.py

@@ -7,14 +7,16 @@
    of its own pick (its rise while the gold score stalls is over-optimization), fluency.
 2. Generation throughput: tokens/s of the batched local policy (`TransformersPolicy.sample`) divided
    by a one-prompt-at-a-time `model.generate` loop on the same model, prompts and lengths, measured
-   in this process (target >= 3x on 2 CPU cores).
+   in this process (target >= 3x on 2 CPU cores); with ``--llama-server``, the same prompts and
+   lengths through a llama.cpp OpenAI-compatible server on 127.0.0.1 serving the SmolLM2 GGUF
+   (Q4_1; one request per prompt, as `OpenAICompatiblePolicy` sends them).
 
 3. With --refusal: setting A on `refusal` at the default sizes (a tfidf prompt classifier fit on
    train_gt's labels decides what SmolLM2 is fine-tuned to refuse): base, weak, ceiling and each
    student's correct-behaviour rate [95% CI], PGR [95% CI], harmful compliance and over-refusal.
 
 usage: python bench/generation.py [--seeds 0,1,2] [--test 64] [--ns 1,2,4,8,16] [--skip-bon] [--skip-speed]
-                                  [--refusal]
+                                  [--refusal] [--llama-server]
 """
 
 from __future__ import annotations
@@ -107,13 +109,37 @@ def throughput(args) -> None:
         f"\ngeneration throughput, {args.policy}, {len(prompts)} prompts, up to {new} new tokens, "
         f"{torch.get_num_threads()} threads, best of {args.repeats}"
     )
-    print_measures(
-        [
-            ("batched policy.sample (generated tokens/s)", f"{rate_fast:.1f}", ""),
-            ("one prompt at a time, model.generate (tokens/s)", f"{rate_slow:.1f}", ""),
-            ("ratio", f"{rate_fast / rate_slow:.2f}x", ">= 3x"),
+    rows = [
+        ("batched policy.sample (generated tokens/s)", f"{rate_fast:.1f}", ""),
+        ("one prompt at a time, model.generate (tokens/s)", f"{rate_slow:.1f}", ""),
+        ("ratio", f"{rate_fast / rate_slow:.2f}x", ">= 3x"),
+    ]
+    if args.llama_server:
+        rate_srv = served_rate(args, prompts, new, count)
+        rows += [
+            ("llama.cpp server, GGUF Q4_1, /v1/completions per prompt (tokens/s)", f"{rate_srv:.1f}", ""),
+            ("server / one prompt at a time, model.generate", f"{rate_srv / rate_slow:.2f}x", ""),
         ]
-    )
+    print_measures(rows)
+
+
+def served_rate(args, prompts: list[str], new: int, count) -> float:
+    """Generated tokens/s through a llama.cpp server on 127.0.0.1 serving the SmolLM2 GGUF (best of
+    ``--repeats``), counted with the same tokenizer as the local loops."""
+    from superalign import assets
+    from superalign.llm import OpenAICompatiblePolicy
+    from superalign.llm.llamacpp import serve_gguf
+
+    gguf = assets.require("smollm2") / assets.get("smollm2").extra["gguf_file"]
+    with serve_gguf(gguf, alias="smollm2") as base:
+        remote = OpenAICompatiblePolicy(model="smollm2", base_url=base, timeout=300)
+        remote.sample(prompts[:1], 1, seed=0, max_new_tokens=2)  # the server's first request loads its caches
+        rates = []
+        for _ in range(args.repeats):
+            t = time.perf_counter()
+            out = remote.sample(prompts, 1, seed=0, temperature=1.0, max_new_tokens=new)
+            rates.append(count([o[0] for o in out]) / (time.perf_counter() - t))
+    return max(rates)
 
 
 def main() -> None:
@@ -132,6 +158,9 @@ def main() -> None:
     ap.add_argument("--skip-bon", action="store_true")
     ap.add_argument("--skip-speed", action="store_true")
     ap.add_argument("--refusal", action="store_true", help="also run setting A on refusal")
+    ap.add_argument(
+        "--llama-server", action="store_true", help="throughput also through a llama.cpp server (llama-cpp-python)"
+    )
     args = ap.parse_args()
     if args.refusal:
         refusal(args)

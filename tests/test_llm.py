@@ -5,11 +5,6 @@ import importlib.util
 import json
 import logging
 import socket
-import subprocess
-import sys
-import tempfile
-import time
-import urllib.request
 
 import numpy as np
 import pytest
@@ -23,10 +18,11 @@ from superalign.llm import (
     TransformersLLM,
     get_llm,
 )
+from superalign.llm.llamacpp import serve_gguf
 from superalign.llm.local import resolve_source
 from superalign.oversight import GenerativeAttacker, LLMCritic, Query
 
-from .conftest import OK, require_assets, tiny_causal_lm
+from .conftest import OK, require_assets, skip_unless_required, tiny_causal_lm
 
 KEY = "sk-test-DO-NOT-LEAK-1234567890"
 
@@ -258,51 +254,11 @@ def _roles_work(llm):
 @pytest.fixture(scope="module")
 def llama_server():
     if importlib.util.find_spec("llama_cpp") is None:
-        pytest.skip('llama-cpp-python is not installed (pip install "llama-cpp-python[server]")')
+        skip_unless_required('llama-cpp-python is not installed (pip install "llama-cpp-python[server]")')
     require_assets("smollm2")
     gguf = assets.require("smollm2") / assets.get("smollm2").extra["gguf_file"]
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    with tempfile.TemporaryFile() as log:  # not a pipe: llama.cpp's load log would fill it and block the server
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "llama_cpp.server",
-                "--model",
-                str(gguf),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--n_ctx",
-                "2048",
-                "--model_alias",
-                "smollm2",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        base = f"http://127.0.0.1:{port}/v1"
-        try:
-            deadline = time.time() + 120
-            while True:
-                try:
-                    urllib.request.urlopen(f"{base}/models", timeout=2).read()
-                    break
-                except OSError:
-                    if proc.poll() is not None or time.time() > deadline:
-                        log.seek(0)
-                        pytest.fail(f"llama.cpp server did not start: {log.read()[-500:].decode(errors='replace')}")
-                    time.sleep(0.5)
-            yield base
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+    with serve_gguf(gguf, alias="smollm2") as base:
+        yield base
 
 
 @pytest.mark.slow
