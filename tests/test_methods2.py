@@ -167,3 +167,34 @@ def test_zero_label_methods_on_pairs_use_each_side():
     assert (log[0]["targets"].argmax(1) == y).mean() > 0.95
     get_method("ccs")(ctx, {"tries": 2, "epochs": 200})
     assert (log[1]["targets"].argmax(1) == y).mean() > 0.95
+
+
+def test_icm_search_repairs_noisy_labels_and_keeps_the_class_balance():
+    from superalign.w2s.coherence import icm_search
+
+    rng = np.random.default_rng(0)
+    truth = np.repeat([0, 1], 200)
+    x = rng.normal(size=(400, 8)) + np.outer(2 * truth - 1, [1.5] + [0] * 7)  # two clusters on one axis
+    noisy = truth.copy()
+    for c in (0, 1):  # 25% of each class flipped: the balance of the noisy start is 200 / 200
+        idx = rng.choice(np.flatnonzero(truth == c), 50, replace=False)
+        noisy[idx] = 1 - c
+    y = icm_search(x, noisy, steps=40, flip=0.04)
+    assert (noisy == truth).mean() == 0.75 and (y == truth).mean() > 0.9
+    assert np.bincount(y).tolist() == np.bincount(noisy).tolist()
+    assert (icm_search(x, noisy, steps=40, flip=0.04) == y).all()  # seeded
+
+
+def test_icm_method_trains_on_hard_coherent_labels_from_weak_or_from_names():
+    check_method("icm", {"init": "zero_shot"})
+    with pytest.raises(ConfigError, match="method 'icm': init"):
+        check_method("icm", {"init": "gold"})
+    rng = np.random.default_rng(1)
+    truth = np.repeat([0, 1], 40)
+    feats = rng.normal(size=(80, 4)) + np.outer(2 * truth - 1, [2, 0, 0, 0])
+    weak = np.eye(2)[truth] * 0.6 + 0.2
+    ctx, log = ctx_for(weak, features=feats)
+    get_method("icm")(ctx, {})
+    targets = log[0]["targets"]
+    assert log[0]["texts"] == ctx.texts and set(np.unique(targets)) == {0.0, 1.0}
+    assert (targets.argmax(1) == truth).mean() >= 0.95
