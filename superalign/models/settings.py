@@ -3,9 +3,9 @@ Hugging Face fine-tuning (`FinetuneConfig`). Run configs embed them (``probe.*``
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
 
 
 class ProbeConfig(BaseModel):
@@ -63,6 +63,15 @@ class FinetuneConfig(BaseModel):
     device: str = Field("auto", description="auto (cuda when present), cpu, cuda, cuda:1, ...")
     predict_batch_size: int = Field(128, ge=1)
     save_checkpoint: bool = Field(True, description="save the fitted weights (safetensors) under the store")
+
+    @model_serializer(mode="wrap")
+    def _without_new_defaults(self, handler: Any) -> dict[str, Any]:
+        """Fields added after runs were cached (`cpu_bf16`) are left out of dumps while off, so
+        every config and stage key without them keeps the hash it had before they existed."""
+        data = handler(self)
+        if not self.cpu_bf16:
+            data.pop("cpu_bf16", None)
+        return data
 
     @model_validator(mode="after")
     def _micro_batches(self) -> FinetuneConfig:
