@@ -308,9 +308,9 @@ def versus_reference(args, device: torch.device) -> list[tuple[str, str, str]]:
     n_seen = args.n_train * args.epochs
     rates: dict[str, list[float]] = {}
     acc: dict[str, float] = {}
-    ours = {"ours": cfg}
+    ours = {"ours, fp32": cfg}  # label -> settings
     if args.cpu_bf16:
-        ours["ours bf16"] = cfg.model_copy(update={"cpu_bf16": True})
+        ours["ours, bf16 autocast"] = cfg.model_copy(update={"cpu_bf16": True})
     for rep in range(args.repeats):
         for name, c in ours.items():
             clf = FinetuneClassifier(source, key, c, seed=0)
@@ -363,12 +363,11 @@ def versus_reference(args, device: torch.device) -> list[tuple[str, str, str]]:
         ("weak-to-strong eval_model_acc (fp32): predict examples/s", f"{med['ref predict']:.1f}", ""),
     ]
     for name in ours:
-        label = "ours, bf16 autocast" if name.endswith("bf16") else "ours, fp32"
         rows += [
-            (f"{label}: train examples/s", f"{med[f'{name} train']:.2f}", ""),
-            (f"{label}: train ratio, median (range) of {args.repeats}", ratio(name, "train"), ">= 2x"),
-            (f"{label}: predict examples/s", f"{med[f'{name} predict']:.1f}", ""),
-            (f"{label}: predict ratio", ratio(name, "predict"), ""),
+            (f"{name}: train examples/s", f"{med[f'{name} train']:.2f}", ""),
+            (f"{name}: train ratio, median (range) of {args.repeats}", ratio(name, "train"), ">= 2x"),
+            (f"{name}: predict examples/s", f"{med[f'{name} predict']:.1f}", ""),
+            (f"{name}: predict ratio", ratio(name, "predict"), ""),
         ]
     rows += [
         ("test accuracy after training: " + " / ".join(acc), " / ".join(f"{a:.3f}" for a in acc.values()), ""),

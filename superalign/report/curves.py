@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .figures import Figure, _errorbar, _grid, _png
+from .figures import Figure, _errorbar, _grid, _interval, _png
 
 LOOP_ESTIMATES = [
     ("acc", "learner accuracy"),
@@ -204,14 +204,6 @@ def red_team_figures(runs: list[dict[str, Any]]) -> list[Figure]:
     return out
 
 
-def _point(est: dict[str, Any] | None) -> tuple[float, float, float] | None:
-    """(mean, lower error, upper error) of a rate, or None where it is undefined."""
-    if not est or est.get("mean") is None:
-        return None
-    lo, hi = est.get("ci") or (est["mean"], est["mean"])
-    return est["mean"], est["mean"] - lo, hi - est["mean"]
-
-
 def red_team_pareto(runs: list[dict[str, Any]]) -> Figure:
     """The two objectives against each other: each attack rate (harmful compliance on plain test
     prompts, ASR per attacker) vs over-refusal, one line per run (budget) through its rounds."""
@@ -220,7 +212,7 @@ def red_team_pareto(runs: list[dict[str, Any]]) -> Figure:
     for ax, key in zip(axes[0], keys):
         for i, s in enumerate(runs):
             pts = [
-                (r, _point(est["rate"]), _point(s["metrics"]["over_refusal"][r]["rate"]))
+                (r, _interval(est["rate"]), _interval(s["metrics"]["over_refusal"][r]["rate"]))
                 for r, est in enumerate(s["metrics"].get(key, []))
             ]
             pts = [(r, x, y) for r, x, y in pts if x and y]

@@ -67,15 +67,24 @@ def _undefined_band(ax: Any, x: float, width: float, reason: str) -> None:
     )
 
 
+def _interval(est: dict[str, Any] | None) -> tuple[float, float, float] | None:
+    """(mean, lower error, upper error) of an estimate (no CI: zero errors), None where absent or undefined."""
+    if not est or est.get("mean") is None:
+        return None
+    lo, hi = est.get("ci") or (est["mean"], est["mean"])
+    return est["mean"], est["mean"] - lo, hi - est["mean"]
+
+
 def _errorbar(ax: Any, x: float, est: dict[str, Any] | None, width: float, **kw: Any) -> bool:
     """Plot one estimate with its CI; an undefined one as a hatched band. False if absent."""
     if not est:
         return False
-    if est.get("mean") is None:
+    point = _interval(est)
+    if point is None:
         _undefined_band(ax, x, width, est.get("reason", ""))
         return True
-    lo, hi = est.get("ci") or (est["mean"], est["mean"])
-    ax.errorbar([x], [est["mean"]], yerr=[[est["mean"] - lo], [hi - est["mean"]]], fmt="o", capsize=3, **kw)
+    mean, down, up = point
+    ax.errorbar([x], [mean], yerr=[[down], [up]], fmt="o", capsize=3, **kw)
     return True
 
 
