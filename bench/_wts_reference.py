@@ -60,7 +60,11 @@ class Reference:
     def __init__(self, repo: Path):
         repo = Path(repo).resolve()
         if not (repo / "weak_to_strong" / "train.py").is_file():
-            raise SystemExit(f"{repo} is not a checkout of openai/weak-to-strong (no weak_to_strong/train.py)")
+            print(
+                f"error: {repo} is not a checkout of openai/weak-to-strong (no weak_to_strong/train.py)",
+                file=sys.stderr,
+            )
+            raise SystemExit(2)
         _install_shims()
         sys.path.insert(0, str(repo))
         from weak_to_strong import eval as wts_eval
