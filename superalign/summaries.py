@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .metrics import Estimate
@@ -61,6 +62,22 @@ def print_summary(s: dict, cached: bool = False) -> None:
     console.print(t)
     if "ceiling_deception" in s:
         print_deception(s)
+    if "tuning" in s:
+        print_tuning(s)
+
+
+def print_tuning(s: dict) -> None:
+    """Each tuned method's grid: the weak-label criterion on val that chose, and (for the record
+    only, never used to choose) each candidate's test score and PGR."""
+    for method, tuned in s["tuning"].items():
+        chosen = tuned["chosen"]
+        t = Table(title=f"{method}: chosen on val by {tuned['criterion']} (weak labels only)")
+        for col in ("candidate", f"{tuned['criterion']} on val", "test score [95% CI]", "PGR [95% CI]", "chosen"):
+            t.add_column(col, no_wrap=col == "candidate")
+        for name, c in tuned["candidates"].items():
+            picks = f"{sum(1 for x in chosen if x == name)}/{len(chosen)} seeds"
+            t.add_row(escape(name), f"{c['criterion']:.3f}", _est(c["score"]), _est(c["pgr"]), picks)
+        console.print(t)
 
 
 def print_deception(s: dict) -> None:

@@ -9,6 +9,7 @@ from pydantic import Field, field_validator, model_validator
 from ..config import content_hash, non_empty_unique
 from ..models import LMPretrainConfig
 from ..runconfig import RunConfig
+from .tuning import TuneConfig
 
 
 class ExperimentConfig(RunConfig):
@@ -28,11 +29,16 @@ class ExperimentConfig(RunConfig):
         default_factory=LMPretrainConfig,
         description="generative fine-tuning of the strong model on unlabelled inputs first (finetune mode)",
     )
+    tune: TuneConfig = Field(
+        default_factory=TuneConfig,
+        description="per-method hyper-parameter grids, chosen by agreement with the weak labels of val",
+    )
 
     def hash(self) -> str:
-        """The run's identity; generative fine-tuning enters it only when enabled, so every
-        config without it keeps the hash it had before the option existed."""
-        return content_hash(self, exclude=None if self.lm_pretrain.enabled else {"lm_pretrain"})
+        """The run's identity; generative fine-tuning and tuning enter it only when enabled, so
+        every config without them keeps the hash it had before the options existed."""
+        off = {name for name in ("lm_pretrain", "tune") if not getattr(self, name).enabled}
+        return content_hash(self, exclude=off or None)
 
     @field_validator("methods")
     @classmethod
@@ -50,6 +56,13 @@ class ExperimentConfig(RunConfig):
         if v and (len(v) < 2 or len(set(v)) != len(v)):
             raise ValueError(f"needs at least two distinct models, got {v}")
         return v
+
+    @model_validator(mode="after")
+    def _tuned_methods_run(self) -> ExperimentConfig:
+        missing = [m for m in self.tune.grid if m not in self.methods]
+        if missing:
+            raise ValueError(f"tune.grid names methods the run does not train: {missing} (methods: {self.methods})")
+        return self
 
     @model_validator(mode="after")
     def _lm_pretrain_needs_finetune(self) -> ExperimentConfig:

@@ -17,6 +17,7 @@ a cached *stage* keyed by the content hash of exactly what it sees.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ from .stages import (
     student_factory,
     supervisor_labels,
 )
+from .tuning import ValView, knn_reference, tune_method
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +64,8 @@ class SeedRun:
     probs: dict[str, np.ndarray]
     keys: dict[str, str]
     seconds: dict[str, float] = field(default_factory=dict)  # compute time per model in this call (0: cached)
+    tuning: dict[str, dict[str, Any]] = field(default_factory=dict)  # method -> candidates, criterion, chosen
+    candidates: dict[str, np.ndarray] = field(default_factory=dict)  # each tuning candidate's test probabilities
 
 
 def run_seed(
@@ -130,40 +134,70 @@ def run_seed(
     if label_names is None:  # the task's class names, for methods that build prompts (never labels)
         label_names = getattr(get_task(cfg.task, **cfg.task_args), "label_names", ("no", "yes"))
     names = (str(label_names[0]), str(label_names[1]))
-    extra: dict[str, list[str]] = {}  # method -> keys of its supervisor stages
-    for method in cfg.methods:
-        m, params = get_method(method), cfg.method_params.get(method, {})
+    extra: dict[str, list[str]] = {}  # method -> keys of its supervisor stages (and of unchosen candidates)
+
+    def student(method: str, params: dict, predict_val: bool = False) -> tuple[np.ndarray, str, list[str]]:
+        """One student of `method` on the weak labels: its test probabilities (val's first when
+        `predict_val`), stage key and supervisor stage keys."""
+        m = get_method(method)
         sups = [supervisor_labels(s, cfg, keys, store, factories) for s in m.supervisors(m.parse(params), cfg.weak)]
         sup = [labels_ for labels_, _ in sups]
         extra_key = ("label_names", names) if m.uses_label_names else ()
+        if predict_val:  # a tuning candidate predicts val too
+            extra_key = (*extra_key, "val", val.texts)
         key = keys.student(method, params, labels, weak_val[1], sup, extra=extra_key)
         ctx = MethodContext(
             list(w2s.texts),
             labels,
-            list(test.texts),
+            [*val.texts, *test.texts] if predict_val else list(test.texts),
             student_factory(strong, seed, store.checkpoint_dir(key)),
             strong_features(strong),
             sup,
             val=weak_val if strong.uses_val else None,
             label_names=names,
         )
-        out[method] = store.stage(key, lambda: {"test": m(ctx, params)})["test"]
+        return store.stage(key, lambda: {"test": m(ctx, params)})["test"], key, [k for _, k in sups]
+
+    val_view = ValView(
+        weak_val[1],
+        functools.cache(
+            lambda: knn_reference(strong_features(strong), w2s.texts, labels, val_view, val.texts, cfg.tune.knn)
+        ),
+    )
+    tune = cfg.tune.model_copy(update={"criterion": cfg.tune.resolved(strong.encoder is not None)})
+    tuning: dict[str, dict[str, Any]] = {}
+    candidate_probs: dict[str, np.ndarray] = {}
+    for method in cfg.methods:
+        params = cfg.method_params.get(method, {})
+        grid = cfg.tune.grid.get(method)
+        if grid:  # weak-label selection on val (tuning.py): no gold label of val or train_w2s is read
+            fit = functools.partial(student, method, predict_val=True)
+            out[method], key, sup_keys, tuning[method], cands = tune_method(method, grid, params, fit, val_view, tune)
+            candidate_probs.update(cands)
+        else:
+            out[method], key, sup_keys = student(method, params)
         stage_keys[method] = key
-        extra[method] = [k for _, k in sups]
+        extra[method] = sup_keys
         on_stage(method)
     fresh = set(store.computed[first:])
     seconds = {
         name: sum(store.seconds[k] for k in [stage_keys[name], *extra.get(name, [])] if k in fresh) for name in out
     }
-    return SeedRun(out, stage_keys, seconds)
+    return SeedRun(out, stage_keys, seconds, tuning, candidate_probs)
 
 
 def summarize(
-    cfg: ExperimentConfig, tests: list[np.ndarray], probs: list[dict[str, np.ndarray]], metric: str = "accuracy"
+    cfg: ExperimentConfig,
+    tests: list[np.ndarray],
+    probs: list[dict[str, np.ndarray]],
+    metric: str = "accuracy",
+    tuned: list[SeedRun] | None = None,
 ) -> dict[str, Any]:
     """The summary: accuracies, the task's primary metric (``score``) and PGR on it, with
-    bootstrap CIs over seeds x test resamples. For accuracy tasks ``score`` equals ``acc``."""
-    correct = {name: [p[name].argmax(-1) == y for p, y in zip(probs, tests)] for name in probs[0]}
+    bootstrap CIs over seeds x test resamples. For accuracy tasks ``score`` equals ``acc``.
+    `tuned`: each seed's run, whose tuning candidates are scored in ``tuning``."""
+    scored = [{**p, **r.candidates} for p, r in zip(probs, tuned)] if tuned else probs
+    correct = {name: [p[name].argmax(-1) == y for p, y in zip(scored, tests)] for name in scored[0]}
     boot = dict(n_boot=cfg.n_bootstrap, min_gap=cfg.min_gap, seed=cfg.data_seed, labels=tests)
     acc = PGRAnalysis(correct, **boot)
     primary = acc if metric == "accuracy" else PGRAnalysis(correct, metric=metric, **boot)
@@ -194,6 +228,8 @@ def summarize(
         "ceiling_deception": deception["ceiling"],  # the reference: what the strong model knows where weak errs
         "config_hash": cfg.hash(),
     }
+    if tuned and cfg.tune.enabled:
+        summary["tuning"] = tuning_summary(cfg, tuned, primary)
     if cfg.chain:  # intermediate rungs, scored like students against the weak floor and last ceiling
         summary["chain"] = list(cfg.chain)
         summary["rungs"] = {
@@ -205,6 +241,27 @@ def summarize(
             for r in cfg.chain[1:-1]
         }
     return summary
+
+
+def tuning_summary(cfg: ExperimentConfig, runs: list[SeedRun], primary: PGRAnalysis) -> dict[str, Any]:
+    """Per tuned method: each candidate's mean criterion on val (weak labels) and its test score
+    and PGR (gold, for the record only), and which candidate each seed chose."""
+    out = {}
+    for method in cfg.tune.grid:
+        names = runs[0].tuning[method]["candidates"]
+        out[method] = {
+            "criterion": runs[0].tuning[method]["criterion_name"],
+            "chosen": [r.tuning[method]["candidates"][r.tuning[method]["chosen"]] for r in runs],
+            "candidates": {
+                name: {
+                    "criterion": float(np.mean([r.tuning[method]["criterion"][i] for r in runs])),
+                    "score": primary.score(name).to_dict(),
+                    "pgr": primary.pgr(name).to_dict(),
+                }
+                for i, name in enumerate(names)
+            },
+        }
+    return out
 
 
 def run_experiment(cfg: ExperimentConfig, store: Store | None = None, progress: bool = False) -> ExperimentResult:
@@ -227,7 +284,7 @@ def run_experiment(cfg: ExperimentConfig, store: Store | None = None, progress: 
     weak, strong = cfg.factory(cfg.weak), cfg.factory(cfg.strong)
     rungs = [cfg.factory(spec) for spec in cfg.chain[1:-1]]
     before = len(store.computed)
-    tests, probs, rows = [], [], []
+    tests, probs, rows, runs = [], [], [], []
     with (
         store.check_before_compute(lambda: check_methods(cfg)),
         progress_bar(progress, len(cfg.seeds) * (2 + len(rungs) + len(cfg.methods))) as tick,
@@ -246,6 +303,7 @@ def run_experiment(cfg: ExperimentConfig, store: Store | None = None, progress: 
                 label_names=getattr(task, "label_names", ("no", "yes")),
             )
             p = run.probs
+            runs.append(run)
             tests.append(splits.test.labels)
             probs.append(p)
             for name, pr in p.items():
@@ -266,6 +324,6 @@ def run_experiment(cfg: ExperimentConfig, store: Store | None = None, progress: 
                     }
                 )
     store.record(rows)
-    summary = {**summarize(cfg, tests, probs, metric=task_metric(task)), "sizes": sizes.model_dump()}
+    summary = {**summarize(cfg, tests, probs, metric=task_metric(task), tuned=runs), "sizes": sizes.model_dump()}
     atomic_write_json(store.run_dir(chash) / "summary.json", summary)
     return ExperimentResult(cfg, summary, rows, store.computed[before:])

@@ -27,6 +27,7 @@ from ..models import Classifier, ModelFactory, classifier_builder, encoder_for
 from ..store import Store
 from .config import ExperimentConfig
 from .methods import Supervisor, check_method, get_method
+from .tuning import candidates
 
 STAGE_VERSIONS = {"weak": 1, "ceiling": 1, "rung": 1, "student": 1, "supervisor": 1, "lm_pretrain": 1}
 """Bump a stage's number when the code changes what that stage computes: its cache is then recomputed."""
@@ -180,6 +181,14 @@ def check_methods(cfg: ExperimentConfig) -> None:
     """Fail fast on unknown methods, hyper-parameters or supervisor models, before any model is trained."""
     for name, params in cfg.method_params.items():
         check_method(name, params)
+    if cfg.tune.criterion == "knn_weak_acc" and cfg.tune.enabled and cfg.factory(cfg.strong).encoder is None:
+        raise ConfigError(
+            f"tune.criterion knn_weak_acc needs the strong model's frozen features; {cfg.strong!r} has none "
+            f"in {cfg.mode} mode (use confident_weak_acc)"
+        )
+    for name, grid in cfg.tune.grid.items():
+        for point in candidates(grid, cfg.method_params.get(name, {})):
+            check_method(name, point)
     for m in cfg.methods:
         params = cfg.method_params.get(m, {})
         check_method(m, params)
