@@ -10,6 +10,8 @@ ground truth of ``train_gt`` (default tfidf and static) and bagged replicas of t
   probabilities weighted by the log-odds of each member's estimated accuracy (the optimal
   weighted vote of independent voters, Nitzan & Paroush 1982). Ensembles of weak supervisors
   for W2S: "EnsemW2S", Agrawal et al. 2024; Cui et al. 2025.
+- `boosted_ensemble`: copies of one weak model boosted on ``train_gt`` (SAMME by resampling,
+  `boosting.py`), their weighted vote labelling train_w2s (EnsemW2S, Agrawal et al. 2024).
 - `co_supervision`: the specialist teacher of each example is the one its strong student agrees
   with, the student retrains on its assigned teachers' labels, and examples where even the
   assigned teacher contradicts the student are dropped (Liu & Alahi 2024, "Co-supervised
@@ -132,3 +134,24 @@ def co_supervision(ctx: MethodContext, p: CoSupervisionParams) -> np.ndarray:
         texts = [t for t, k in zip(ctx.texts, keep) if k]
         model = ctx.train(texts, targets[keep], p.loss, p.loss_params)
     return model.predict_proba(ctx.test_texts)
+
+
+class BoostedEnsembleParams(InterventionParams):
+    rounds: int = Field(5, ge=2, le=32, description="boosting rounds (members) at most")
+    models: list[str] = Field(
+        default_factory=list,
+        description="rungs the members cycle through after the weak model (e.g. [tfidf]); empty: the weak model only",
+    )
+
+
+def _boosted(p: BoostedEnsembleParams, weak: str) -> list[Supervisor]:
+    return [Supervisor(weak, boost=p.rounds, cycle=tuple(m for m in p.models if m != weak))]
+
+
+@register_method("boosted_ensemble", BoostedEnsembleParams, supervisors=_boosted)
+def boosted_ensemble(ctx: MethodContext, p: BoostedEnsembleParams) -> np.ndarray:
+    """An AdaBoost (SAMME) ensemble of weak models (copies of the weak model, or several kinds in
+    turn), each fit on train_gt reweighted toward its
+    predecessors' mistakes, labels train_w2s by its weighted vote (EnsemW2S, Agrawal et al. 2024;
+    `boosting.py`); the student trains on those soft labels."""
+    return ctx.train(ctx.texts, ctx.supervisor_labels[0], p.loss, p.loss_params).predict_proba(ctx.test_texts)

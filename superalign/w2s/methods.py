@@ -33,12 +33,16 @@ from ..registry import Registry, first_sentence, unknown_name
 @dataclass(frozen=True)
 class Supervisor:
     """An extra weak supervisor a method asks for: ladder model `model` fit on the ground truth of
-    ``train_gt`` (on a bootstrap resample of it when `bag`), replica `index`. The runner fits it as
-    a cached stage and hands its soft labels of train_w2s to the method."""
+    ``train_gt`` (on a bootstrap resample of it when `bag`; as an AdaBoost ensemble of up to
+    `boost` members when `boost` > 1, cycling through `model` and the rungs of `cycle`), replica
+    `index`. The runner fits it as a cached stage and hands its soft labels of train_w2s to the
+    method."""
 
     model: str
     index: int = 0
     bag: bool = False
+    boost: int = 0
+    cycle: tuple[str, ...] = ()
 
 
 @dataclass

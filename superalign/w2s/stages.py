@@ -25,6 +25,7 @@ from ..data import Splits, fingerprint, one_hot
 from ..errors import ConfigError
 from ..models import Classifier, ModelFactory, classifier_builder, encoder_for
 from ..store import Store
+from .boosting import BOOST_VERSION, boosted
 from .config import ExperimentConfig
 from .methods import Supervisor, check_method, get_method
 from .tuning import candidates
@@ -152,9 +153,17 @@ class StageKeys:
             *([extra] if extra else []),
         )
 
-    def supervisor(self, f: ModelFactory, sub_seed: int, texts: list, labels: np.ndarray) -> str:
+    def supervisor(self, f: ModelFactory, sub_seed: int, texts: list, labels: np.ndarray, boost: tuple = ()) -> str:
+        """`boost`: (rounds, the other member models' keys and recipes) of a boosted supervisor."""
         return fingerprint(
-            *_code("supervisor"), f.key, f.settings, sub_seed, texts, labels, self.splits.train_w2s.texts
+            *_code("supervisor"),
+            f.key,
+            f.settings,
+            sub_seed,
+            texts,
+            labels,
+            self.splits.train_w2s.texts,
+            *(("boost", BOOST_VERSION, boost) if boost else ()),
         )
 
 
@@ -230,6 +239,13 @@ def supervisor_labels(
     sub_seed = keys.seed * 1000 + 1 + sup.index
     idx = np.random.default_rng(sub_seed).integers(0, len(gt), len(gt)) if sup.bag else np.arange(len(gt))
     texts, labels = [gt.texts[i] for i in idx], gt.labels[idx]
+    if sup.boost > 1:
+        for m in sup.cycle:
+            factories.setdefault(m, cfg.factory(m))
+        members = [f, *(factories[m] for m in sup.cycle)]
+        key = keys.supervisor(f, sub_seed, texts, labels, boost=(sup.boost, [(m.key, m.settings) for m in members]))
+        out = store.stage(key, lambda: boosted(members, sub_seed, texts, labels, w2s.texts, sup.boost))
+        return out["w2s"], key
     key = keys.supervisor(f, sub_seed, texts, labels)
     out = store.stage(key, lambda: fit_predict(f, sub_seed, texts, one_hot(labels), "xent", {}, {"w2s": w2s.texts}))
     return out["w2s"], key
