@@ -78,6 +78,9 @@ def run(
     --mode finetune fine-tunes the Hugging Face models (minilm, mpnet, smollm2, folders, hub ids);
     fine-tuning settings are under finetune.* (e.g. --set finetune.lora=true --set finetune.epochs=2).
     A rerun of the same config is served from the store's cache.
+    Hyper-parameters can be chosen on val with weak labels only (never gold):
+    --set 'tune.grid.logconf.alpha_max=[0.25,0.5,1]' (criterion tune.criterion: weak_acc,
+    confident_weak_acc, knn_weak_acc; auto by default); each candidate is printed with its test score.
     A generation task (e.g. --task sentiment_continuation) runs setting A of generative W2S: a weak
     teacher LM's continuations fine-tune a strong student LM (defaults: weak smollm2@8, strong smollm2;
     settings under sft.*), scored by a gold judge. --task refusal: a weak prompt classifier (default
