@@ -139,8 +139,8 @@ def co_supervision(ctx: MethodContext, p: CoSupervisionParams) -> np.ndarray:
 class BoostedEnsembleParams(InterventionParams):
     rounds: int = Field(5, ge=2, le=32, description="boosting rounds (members) at most")
     models: list[str] = Field(
-        default_factory=list,
-        description="rungs the members cycle through after the weak model (e.g. [tfidf]); empty: the weak model only",
+        default_factory=lambda: ["tfidf"],
+        description="rungs the members cycle through after the weak model; empty: copies of the weak model only",
     )
 
 
