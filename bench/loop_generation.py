@@ -46,7 +46,7 @@ def final_correct(store, cfg) -> list:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", default="0")
-    ap.add_argument("--budgets", default="0,50")
+    ap.add_argument("--budgets", default="0,50", help='human budgets ("" for none, e.g. with --frozen alone)')
     ap.add_argument("--ceiling", action="store_true", help="also run the gold ceiling (every query labelled)")
     ap.add_argument("--frozen", action="store_true", help="also run the llm attacker against a frozen learner")
     ap.add_argument("--rounds", type=int, default=2)
@@ -69,7 +69,7 @@ def main() -> None:
         eval_size=args.eval_size,
         sizes={"train_gt": 200, "train_w2s": 300, "val": 1, "test": args.test},
     )
-    budgets = [int(b) for b in args.budgets.split(",")] + ([CEILING_BUDGET] if args.ceiling else [])
+    budgets = [int(b) for b in args.budgets.split(",") if b] + ([CEILING_BUDGET] if args.ceiling else [])
     cfgs = {}
     for b in budgets:
         cfgs[b] = RedTeamConfig(**base, human_budget=b)
