@@ -118,6 +118,20 @@ def assign_teachers(labels: np.ndarray, student: np.ndarray) -> tuple[np.ndarray
     return teacher, chosen.argmax(1) == pred
 
 
+def co_supervise(ctx: MethodContext, p: CoSupervisionParams, teachers: np.ndarray, model):
+    """`p.rounds` of teacher assignment (each example to the teacher in `teachers` (m, n, k) the
+    current student agrees with most), noise reduction and retraining, from student `model`."""
+    for _ in range(p.rounds):
+        teacher, agree = assign_teachers(teachers, model.predict_proba(ctx.texts))
+        targets = teachers[teacher, np.arange(len(teacher))]
+        keep = agree if p.denoise else np.ones(len(agree), dtype=bool)
+        if keep.sum() < 2 or len(np.unique(targets[keep].argmax(1))) < 2:
+            keep = np.ones(len(agree), dtype=bool)  # nothing left to denoise with: keep every example
+        texts = [t for t, k in zip(ctx.texts, keep) if k]
+        model = ctx.train(texts, targets[keep], p.loss, p.loss_params)
+    return model
+
+
 @register_method("co_supervision", CoSupervisionParams, supervisors=_members)
 def co_supervision(ctx: MethodContext, p: CoSupervisionParams) -> np.ndarray:
     """Several weak teachers; each example is taught by the teacher its strong student agrees with
@@ -125,15 +139,7 @@ def co_supervision(ctx: MethodContext, p: CoSupervisionParams) -> np.ndarray:
     `rounds` times (Liu & Alahi 2024, "Co-supervised learning", teacher assignment + noise reduction)."""
     labels = _stack(ctx).astype(np.float32)
     model = ctx.train(ctx.texts, labels.mean(0), p.loss, p.loss_params)
-    for _ in range(p.rounds):
-        teacher, agree = assign_teachers(labels, model.predict_proba(ctx.texts))
-        targets = labels[teacher, np.arange(len(teacher))]
-        keep = agree if p.denoise else np.ones(len(agree), dtype=bool)
-        if keep.sum() < 2 or len(np.unique(targets[keep].argmax(1))) < 2:
-            keep = np.ones(len(agree), dtype=bool)  # nothing left to denoise with: keep every example
-        texts = [t for t, k in zip(ctx.texts, keep) if k]
-        model = ctx.train(texts, targets[keep], p.loss, p.loss_params)
-    return model.predict_proba(ctx.test_texts)
+    return co_supervise(ctx, p, labels, model).predict_proba(ctx.test_texts)
 
 
 class BoostedEnsembleParams(InterventionParams):

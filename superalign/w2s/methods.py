@@ -43,6 +43,7 @@ class Supervisor:
     bag: bool = False
     boost: int = 0
     cycle: tuple[str, ...] = ()
+    cluster: tuple[int, ...] = ()  # (k, i): fit on topic cluster i of k of train_gt only (a specialist)
 
 
 @dataclass

@@ -238,6 +238,10 @@ def supervisor_labels(
     f, gt, w2s = factories[sup.model], keys.splits.train_gt, keys.splits.train_w2s
     sub_seed = keys.seed * 1000 + 1 + sup.index
     idx = np.random.default_rng(sub_seed).integers(0, len(gt), len(gt)) if sup.bag else np.arange(len(gt))
+    if sup.cluster:  # a specialist: one topic cluster of train_gt (specialists.py)
+        from .specialists import topic_cluster
+
+        idx = topic_cluster(gt.texts, gt.labels, *sup.cluster, seed=keys.seed)
     texts, labels = [gt.texts[i] for i in idx], gt.labels[idx]
     if sup.boost > 1:
         for m in sup.cycle:

@@ -1,10 +1,13 @@
-"""The boosted weak supervisor (`superalign.w2s.boosting`, method `boosted_ensemble`)."""
+"""Weak supervisors beyond the weak model: the boosted ensemble (`superalign.w2s.boosting`,
+method `boosted_ensemble`) and topic specialists (`superalign.w2s.specialists`, method
+`co_supervision_hier`). Their leakage is covered by tests/test_leakage.py (every method)."""
 
 import numpy as np
 
 from superalign.data import get_task, make_splits
 from superalign.w2s import run_experiment
 from superalign.w2s.boosting import boosted
+from superalign.w2s.specialists import topic_cluster
 
 
 def test_samme_weights_follow_each_members_weighted_error(small_cfg):
@@ -29,3 +32,24 @@ def test_boosted_ensemble_is_a_cached_supervisor_stage_keyed_by_its_members(smal
     second = run_experiment(other, store)
     assert second.computed and not set(second.computed) & set(first.computed[2:])  # new supervisor and student
     assert second.summary["methods"]["boosted_ensemble"]["acc"]["mean"] > 0.5
+
+
+def test_topic_clusters_partition_train_gt_without_labels(small_cfg):
+    gt = make_splits(get_task(small_cfg.task).load(), small_cfg.sizes.model_dump(), seed=0).train_gt
+    parts = [topic_cluster(gt.texts, gt.labels, 3, i, seed=0) for i in range(3)]
+    if all(len(p) < len(gt) for p in parts):  # no cluster fell back to all of train_gt
+        np.testing.assert_array_equal(np.sort(np.concatenate(parts)), np.arange(len(gt)))
+    flipped = [topic_cluster(gt.texts, 1 - gt.labels, 3, i, seed=0) for i in range(3)]
+    for a, b in zip(parts, flipped):  # the clusters are made from the texts alone
+        np.testing.assert_array_equal(a, b)
+    one_class = np.zeros(len(gt), dtype=int)
+    assert len(topic_cluster(gt.texts, one_class, 3, 0, seed=0)) == len(gt)  # cannot train a specialist
+
+
+def test_hierarchical_co_supervision_trains_one_specialist_per_cluster(small_cfg, store):
+    params = {"co_supervision_hier": {"levels": [2]}}
+    cfg = small_cfg.model_copy(update={"methods": ["co_supervision_hier"], "seeds": [0], "method_params": params})
+    res = run_experiment(cfg, store)
+    # weak, ceiling; generalists: static (tfidf is the weak model) and a bagged copy; 2 specialists; the student
+    assert len(res.computed) == 2 + 2 + 2 + 1
+    assert res.summary["methods"]["co_supervision_hier"]["acc"]["mean"] > 0.5
