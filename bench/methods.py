@@ -98,19 +98,23 @@ def bench_task(name: str, spec: dict, seeds: list[int], store_root: Path, pair=(
     return s
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def cell_parser(doc: str) -> argparse.ArgumentParser:
+    """The options every per-cell bench shares: seeds, tasks, weak:strong pairs, the store."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", default="0,1,2,3,4")
     ap.add_argument("--tasks", default="sentiment,sst2")
     ap.add_argument("--pairs", default="static:minilm", help="weak:strong pairs, comma-separated")
-    ap.add_argument("--methods", default="all", help="all, or a comma-separated list (xent is always added)")
     ap.add_argument("--store", type=Path, default=None, help="results store (default: a fresh temporary folder)")
-    args = ap.parse_args()
+    return ap
+
+
+def each_cell(args: argparse.Namespace, bench) -> dict:
+    """``bench(name, spec, seeds, store_root, pair)`` on every (pair, task) cell of `args`; tasks
+    whose data are missing are skipped with a note. Returns each cell's result by (task, weak, strong)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TQDM_DISABLE", "1")
     seeds = [int(x) for x in args.seeds.split(",")]
     known = tasks()
-    methods = None if args.methods == "all" else list(dict.fromkeys(["xent", *args.methods.split(",")]))
     cells = {}
     with tempfile.TemporaryDirectory() as tmp:
         root = args.store or Path(tmp)
@@ -120,8 +124,16 @@ def main() -> None:
                     why = f"not found under {data_dir()}" if name in known else "unknown task"
                     print(f"\n## {name}: skipped ({why})")
                     continue
-                cells[(name, *pair)] = bench_task(name, known[name], seeds, root, pair, methods)
-    summarize_cells(cells)
+                cells[(name, *pair)] = bench(name, known[name], seeds, root, pair)
+    return cells
+
+
+def main() -> None:
+    ap = cell_parser(__doc__)
+    ap.add_argument("--methods", default="all", help="all, or a comma-separated list (xent is always added)")
+    args = ap.parse_args()
+    methods = None if args.methods == "all" else list(dict.fromkeys(["xent", *args.methods.split(",")]))
+    summarize_cells(each_cell(args, lambda *a: bench_task(*a, methods=methods)))
 
 
 def summarize_cells(cells: dict) -> None:

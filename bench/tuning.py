@@ -11,17 +11,14 @@ usage: python bench/tuning.py [--seeds 0,1,2,3,4] [--tasks sentiment,sst2] [--pa
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from methods import fmt, tasks  # noqa: E402  (bench/methods.py: the shared task table)
+from methods import cell_parser, each_cell, fmt  # noqa: E402  (bench/methods.py: the shared cell loop)
 
 GRIDS = {  # the default of each parameter is in its grid, so "default" is one of the candidates
     "logconf": {"alpha_max": [0.25, 0.5, 0.75, 1.0]},
@@ -33,7 +30,7 @@ DEFAULTS = {"logconf": "alpha_max=0.5", "product": "alpha=1.0", "confident": "ke
 CRITERIA = ("weak_acc", "confident_weak_acc", "knn_weak_acc")
 
 
-def bench_cell(name: str, spec: dict, pair: tuple[str, str], seeds: list[int], store_root: Path) -> dict:
+def bench_cell(name: str, spec: dict, seeds: list[int], store_root: Path, pair: tuple[str, str]) -> dict:
     from superalign.store import Store
     from superalign.w2s import ExperimentConfig, run_experiment
     from superalign.w2s.tuning import TuneConfig
@@ -71,24 +68,7 @@ def bench_cell(name: str, spec: dict, pair: tuple[str, str], seeds: list[int], s
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--seeds", default="0,1,2,3,4")
-    ap.add_argument("--tasks", default="sentiment,sst2")
-    ap.add_argument("--pairs", default="static:minilm", help="weak:strong pairs, comma-separated")
-    ap.add_argument("--store", type=Path, default=None, help="results store (default: a fresh temporary folder)")
-    args = ap.parse_args()
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TQDM_DISABLE", "1")
-    seeds = [int(x) for x in args.seeds.split(",")]
-    known = tasks()
-    with tempfile.TemporaryDirectory() as tmp:
-        root = args.store or Path(tmp)
-        for pair in [tuple(p.split(":")) for p in args.pairs.split(",")]:
-            for name in args.tasks.split(","):
-                if known.get(name) is None:
-                    print(f"\n## {name}: skipped (not found or unknown)")
-                    continue
-                bench_cell(name, known[name], pair, seeds, root)
+    each_cell(cell_parser(__doc__).parse_args(), bench_cell)
 
 
 if __name__ == "__main__":
