@@ -190,6 +190,17 @@ def _fit_subset(ctx: MethodContext, keep: np.ndarray, targets: np.ndarray, p: In
     return ctx.train(texts, targets[keep], p.loss, p.loss_params).predict_proba(ctx.test_texts)
 
 
+def most_confident(probs: np.ndarray, share: float) -> np.ndarray:
+    """Mask of the `share` of rows with the highest max probability, taken within each predicted
+    class (at least one per class), so the predicted class balance is kept."""
+    conf, pred = probs.max(1), probs.argmax(1)
+    keep = np.zeros(len(pred), dtype=bool)
+    for c in np.unique(pred):
+        idx = np.flatnonzero(pred == c)
+        keep[idx[np.argsort(-conf[idx], kind="stable")[: max(1, round(share * len(idx)))]]] = True
+    return keep
+
+
 class ConfidentParams(InterventionParams):
     keep: float = Field(0.5, gt=0, le=1, description="share of train_w2s kept, per weak-predicted class")
 
@@ -199,12 +210,7 @@ def confident(ctx: MethodContext, p: ConfidentParams) -> np.ndarray:
     """Keep only the most confident weak labels: the top `keep` share by max probability within
     each weak-predicted class, so the class balance is unchanged (confidence-thresholded
     pseudo-labels, as in self-training, e.g. FixMatch, Sohn et al. 2020)."""
-    conf, pred = ctx.weak_labels.max(1), ctx.weak_labels.argmax(1)
-    keep = np.zeros(len(pred), dtype=bool)
-    for c in np.unique(pred):
-        idx = np.flatnonzero(pred == c)
-        keep[idx[np.argsort(-conf[idx], kind="stable")[: max(1, round(p.keep * len(idx)))]]] = True
-    return _fit_subset(ctx, keep, ctx.weak_labels, p)
+    return _fit_subset(ctx, most_confident(ctx.weak_labels, p.keep), ctx.weak_labels, p)
 
 
 def knn_vote(features: np.ndarray, labels: np.ndarray, k: int, chunk: int = 1024) -> np.ndarray:

@@ -9,8 +9,9 @@ weak soft labels of ``val``; the best candidate's test predictions are the metho
 
 Criteria (``TuneConfig.criterion``):
 
-- ``weak_acc``: accuracy against the weak model's argmax labels of val (the weak-label
-  validation of Burns et al. 2023, appendix on hyper-parameter selection without ground truth);
+- ``weak_acc``: accuracy against the weak model's argmax labels of val (plain weak-label
+  validation: what a user without ground truth can compute; Burns et al. 2023 flag that
+  selecting W2S hyper-parameters without ground truth is an open problem);
 - ``confident_weak_acc``: the same on the ``confident`` share of val the weak model is most sure
   of, per weak-predicted class. The weak labels there are the most likely right, so agreeing
   with them rewards a student less for copying the weak model's errors;
@@ -32,6 +33,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..registry import Registry
+from .methods import knn_vote, most_confident
 
 
 @dataclass
@@ -50,12 +52,8 @@ CRITERIA: Registry[Criterion] = Registry("tuning criterion")
 def _agreement(student: np.ndarray, reference: np.ndarray, share: float = 1.0) -> float:
     """Accuracy of `student` against the argmax of `reference` on the `share` of rows `reference`
     is most sure of, taken per reference class (so the class balance is the reference's)."""
-    pred, conf = reference.argmax(1), reference.max(1)
-    keep = np.zeros(len(pred), dtype=bool)
-    for c in np.unique(pred):
-        idx = np.flatnonzero(pred == c)
-        keep[idx[np.argsort(-conf[idx], kind="stable")[: max(1, round(share * len(idx)))]]] = True
-    return float((student.argmax(1)[keep] == pred[keep]).mean())
+    keep = most_confident(reference, share)
+    return float((student.argmax(1)[keep] == reference.argmax(1)[keep]).mean())
 
 
 @CRITERIA.register("weak_acc")
@@ -89,8 +87,6 @@ def knn_reference(
     k: int,
 ) -> np.ndarray:
     """The kNN vote (in the strong model's features) of the weak labels of train_w2s and val, at each val example."""
-    from .methods import knn_vote
-
     x = features([*w2s_texts, *val_texts])
     return knn_vote(x, np.concatenate([w2s_labels, val.weak]).astype(np.float32), k)[len(w2s_texts) :]
 
