@@ -4,7 +4,8 @@ For each task: weak static -> strong minilm (probe mode), default sizes, every r
 seeds 0..4 (``--seeds``). Prints per method: student accuracy, PGR [95% CI], the paired
 PGR difference to naive ``xent`` [95% CI], whether the method beats xent with *non-overlapping*
 PGR CIs, and its compute time relative to xent (sum over seeds of the stage's wall time,
-including weak_ensemble's extra supervisors; same process, same cached features).
+including weak_ensemble's extra supervisors; same process, same cached features; "cached" where
+a rerun on the same --store read the method or xent back instead of training it).
 
 Tasks: ``sentiment`` (the default task) and SST-2 (GLUE; ``sst2/train.tsv.gz`` of the shared
 data folder, found via $SUPERALIGN_DATA or <repo>/../shared/data; skipped with a note if absent).
@@ -89,7 +90,7 @@ def bench_task(name: str, spec: dict, seeds: list[int], store_root: Path, pair=(
             beats = "-"
         print(
             f"{m:<20} {r['acc']['mean']:6.3f}  {fmt(p):<26} {fmt(r.get('pgr_vs_xent')) if m != 'xent' else '':<26} "
-            f"{beats:<11} {secs[m] / max(secs['xent'], 1e-9):8.2f}x  "
+            f"{beats:<11} {relative_time(secs[m], secs['xent']):>9}  "
             f"{r['deception']['acc_weak_wrong']['mean']:16.3f}  {r['deception']['score']['mean']:9.3f}"
         )
     d = s["ceiling_deception"]["acc_weak_wrong"]["mean"]
@@ -126,6 +127,11 @@ def each_cell(args: argparse.Namespace, bench) -> dict:
                     continue
                 cells[(name, *pair)] = bench(name, known[name], seeds, root, pair)
     return cells
+
+
+def relative_time(seconds: float, xent: float) -> str:
+    """A method's compute time over xent's in this call; "cached" when either was read from the store."""
+    return f"{seconds / xent:.2f}x" if seconds > 0 and xent > 0 else "cached"
 
 
 def main() -> None:
