@@ -18,7 +18,7 @@ PGR - xent CI excludes 0 (the target of issue 18: best method median PGR >= 0.6,
 at least half of the cells).
 
 usage: python bench/methods.py [--seeds 0,1,2,3,4] [--tasks sentiment,sst2] [--pairs static:minilm]
-                               [--methods all|a,b,...] [--store DIR]
+                               [--methods all|a,b,...] [--set METHOD.PARAM=VALUE ...] [--store DIR]
 """
 
 from __future__ import annotations
@@ -56,13 +56,23 @@ def fmt(d: dict | None) -> str:
     return f"{d['mean']:+.3f} [{d['ci'][0]:+.3f}, {d['ci'][1]:+.3f}]"
 
 
-def bench_task(name: str, spec: dict, seeds: list[int], store_root: Path, pair=("static", "minilm"), methods=None):
+def bench_task(
+    name: str,
+    spec: dict,
+    seeds: list[int],
+    store_root: Path,
+    pair=("static", "minilm"),
+    methods=None,
+    method_params: dict | None = None,
+):
     from superalign.store import Store
     from superalign.w2s import ExperimentConfig, method_names, run_experiment
 
     weak, strong = pair
     methods = methods or method_names()
-    cfg = ExperimentConfig(**spec, weak=weak, strong=strong, methods=methods, seeds=seeds)
+    cfg = ExperimentConfig(
+        **spec, weak=weak, strong=strong, methods=methods, seeds=seeds, method_params=method_params or {}
+    )
     t = time.perf_counter()
     res = run_experiment(cfg, Store(store_root / name))
     wall = time.perf_counter() - t
@@ -137,9 +147,15 @@ def relative_time(seconds: float, xent: float) -> str:
 def main() -> None:
     ap = cell_parser(__doc__)
     ap.add_argument("--methods", default="all", help="all, or a comma-separated list (xent is always added)")
+    ap.add_argument(
+        "--set", dest="overrides", action="append", default=[], help="method_params, e.g. boosted_ensemble.loss=product"
+    )
     args = ap.parse_args()
+    from superalign.config import apply_overrides
+
     methods = None if args.methods == "all" else list(dict.fromkeys(["xent", *args.methods.split(",")]))
-    summarize_cells(each_cell(args, lambda *a: bench_task(*a, methods=methods)))
+    params = apply_overrides({}, args.overrides)
+    summarize_cells(each_cell(args, lambda *a: bench_task(*a, methods=methods, method_params=params)))
 
 
 def summarize_cells(cells: dict) -> None:
