@@ -60,6 +60,10 @@ def print_summary(s: dict, cached: bool = False) -> None:
         row_label = f"student: {name}" + (f" (on {below} labels)" if s.get("chain") else "")
         t.add_row(row_label, score(m), *acc(m), _est(m["pgr"]), *diff, f"{m['agreement']:.3f}")
     console.print(t)
+    sources = s.get("train_w2s_label_score", {})
+    if len(sources) > 1:  # extra supervisors: is a student better than the best labels it was given?
+        listed = " · ".join(f"{escape(n)} {v:.3f}" for n, v in sources.items())
+        console.print(f"labels of train_w2s, {label} against its gold (for the record, never used): {listed}")
     if "ceiling_deception" in s:
         print_deception(s)
     if "tuning" in s:

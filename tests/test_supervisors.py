@@ -32,6 +32,11 @@ def test_boosted_ensemble_is_a_cached_supervisor_stage_keyed_by_its_members(smal
     second = run_experiment(other, store)
     assert second.computed and not set(second.computed) & set(first.computed[2:])  # new supervisor and student
     assert second.summary["methods"]["boosted_ensemble"]["acc"]["mean"] > 0.5
+    # every label source is scored on train_w2s for the record: the weak labels and the boosted ensemble's
+    names = second.summary["methods"]["boosted_ensemble"]["supervisors"]
+    assert names == ["boosted tfidf+static x3"]
+    scores = second.summary["train_w2s_label_score"]
+    assert set(scores) == {"weak", *names} and all(0.5 < v <= 1 for v in scores.values())
 
 
 def test_topic_clusters_partition_train_gt_without_labels(small_cfg):

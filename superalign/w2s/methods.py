@@ -45,6 +45,15 @@ class Supervisor:
     cycle: tuple[str, ...] = ()
     cluster: tuple[int, ...] = ()  # (k, i): fit on topic cluster i of k of train_gt only (a specialist)
 
+    @property
+    def name(self) -> str:
+        """A readable identity, e.g. ``tfidf``, ``static bag 2``, ``boosted static+tfidf x5``, ``static topic 1/4``."""
+        if self.boost > 1:
+            return f"boosted {'+'.join((self.model, *self.cycle))} x{self.boost}"
+        if self.cluster:
+            return f"{self.model} topic {self.cluster[1] + 1}/{self.cluster[0]}"
+        return f"{self.model} bag {self.index}" if self.bag else self.model
+
 
 @dataclass
 class MethodContext:

@@ -27,7 +27,7 @@ import numpy as np
 
 from ..data import Splits, get_task, make_splits, one_hot, task_metric
 from ..errors import ConfigError
-from ..metrics import PGRAnalysis, evaluate
+from ..metrics import PGRAnalysis, accuracy, balanced_accuracy, evaluate
 from ..models import ModelFactory
 from ..progress import progress_bar
 from ..store import Store, atomic_write_json
@@ -66,6 +66,8 @@ class SeedRun:
     seconds: dict[str, float] = field(default_factory=dict)  # compute time per model in this call (0: cached)
     tuning: dict[str, dict[str, Any]] = field(default_factory=dict)  # method -> candidates, criterion, chosen
     candidates: dict[str, np.ndarray] = field(default_factory=dict)  # each tuning candidate's test probabilities
+    w2s_labels: dict[str, np.ndarray] = field(default_factory=dict)  # soft labels of train_w2s: weak, each supervisor
+    supervisors: dict[str, list[str]] = field(default_factory=dict)  # method -> names of its extra supervisors
 
 
 def run_seed(
@@ -135,13 +137,18 @@ def run_seed(
         label_names = getattr(get_task(cfg.task, **cfg.task_args), "label_names", ("no", "yes"))
     names = (str(label_names[0]), str(label_names[1]))
     extra: dict[str, list[str]] = {}  # method -> keys of its supervisor stages (and of unchosen candidates)
+    w2s_labels: dict[str, np.ndarray] = {"weak": labels}
+    used: dict[str, list[str]] = {}
 
     def student(method: str, params: dict, predict_val: bool = False) -> tuple[np.ndarray, str, list[str]]:
         """One student of `method` on the weak labels: its test probabilities (val's first when
         `predict_val`), stage key and supervisor stage keys."""
         m = get_method(method)
-        sups = [supervisor_labels(s, cfg, keys, store, factories) for s in m.supervisors(m.parse(params), cfg.weak)]
+        wanted = m.supervisors(m.parse(params), cfg.weak)
+        sups = [supervisor_labels(s, cfg, keys, store, factories) for s in wanted]
         sup = [labels_ for labels_, _ in sups]
+        w2s_labels.update((s.name, labels_) for s, labels_ in zip(wanted, sup))
+        used[method] = [s.name for s in wanted]
         extra_key = ("label_names", names) if m.uses_label_names else ()
         if predict_val:  # a tuning candidate predicts val too
             extra_key = (*extra_key, "val", val.texts)
@@ -183,7 +190,7 @@ def run_seed(
     seconds = {
         name: sum(store.seconds[k] for k in [stage_keys[name], *extra.get(name, [])] if k in fresh) for name in out
     }
-    return SeedRun(out, stage_keys, seconds, tuning, candidate_probs)
+    return SeedRun(out, stage_keys, seconds, tuning, candidate_probs, w2s_labels, used)
 
 
 def summarize(
@@ -243,6 +250,16 @@ def summarize(
     return summary
 
 
+def label_scores(runs: list[SeedRun], golds: list[np.ndarray], metric: str) -> dict[str, float]:
+    """Each label source's score on train_w2s against its gold (the weak labels, each extra
+    supervisor), averaged over seeds: evaluation only, after every model is trained. A student
+    that merely matches its best supervisor has not generalized beyond its supervision."""
+    score = balanced_accuracy if metric == "balanced_accuracy" else accuracy
+    names = dict.fromkeys(n for r in runs for n in r.w2s_labels)
+    pairs = [(r.w2s_labels, y) for r, y in zip(runs, golds)]
+    return {n: float(np.mean([score(labels[n], y) for labels, y in pairs if n in labels])) for n in names}
+
+
 def tuning_summary(cfg: ExperimentConfig, runs: list[SeedRun], primary: PGRAnalysis) -> dict[str, Any]:
     """Per tuned method: each candidate's mean criterion on val (weak labels) and its test score
     and PGR (gold, for the record only), and which candidate each seed chose."""
@@ -284,7 +301,7 @@ def run_experiment(cfg: ExperimentConfig, store: Store | None = None, progress: 
     weak, strong = cfg.factory(cfg.weak), cfg.factory(cfg.strong)
     rungs = [cfg.factory(spec) for spec in cfg.chain[1:-1]]
     before = len(store.computed)
-    tests, probs, rows, runs = [], [], [], []
+    tests, probs, rows, runs, golds = [], [], [], [], []
     with (
         store.check_before_compute(lambda: check_methods(cfg)),
         progress_bar(progress, len(cfg.seeds) * (2 + len(rungs) + len(cfg.methods))) as tick,
@@ -305,6 +322,7 @@ def run_experiment(cfg: ExperimentConfig, store: Store | None = None, progress: 
             p = run.probs
             runs.append(run)
             tests.append(splits.test.labels)
+            golds.append(splits.train_w2s.labels)
             probs.append(p)
             for name, pr in p.items():
                 role = name if name in ("weak", "ceiling") else "rung" if name.startswith("rung:") else "student"
@@ -325,5 +343,8 @@ def run_experiment(cfg: ExperimentConfig, store: Store | None = None, progress: 
                 )
     store.record(rows)
     summary = {**summarize(cfg, tests, probs, metric=task_metric(task), tuned=runs), "sizes": sizes.model_dump()}
+    summary["train_w2s_label_score"] = label_scores(runs, golds, task_metric(task))
+    for m in cfg.methods:
+        summary["methods"][m]["supervisors"] = runs[0].supervisors.get(m, [])
     atomic_write_json(store.run_dir(chash) / "summary.json", summary)
     return ExperimentResult(cfg, summary, rows, store.computed[before:])
