@@ -213,6 +213,28 @@ def test_setting_a_trains_teacher_ceiling_and_students_and_resumes(tiny_lm_folde
     assert again["computed"] == 0 and again["methods"] == s["methods"]  # every model and generation reused
 
 
+def test_healing_trains_the_cut_teacher_on_pool_text_outside_every_split(tiny_lm_folder, tmp_path):
+    require_assets("vader", "static")
+    from superalign.data import get_task, make_splits
+    from superalign.generation import run_teach, teach
+
+    cfg = teach_cfg(tiny_lm_folder, methods=["sft"], heal={"enabled": True, "max_texts": 30, "batch_size": 8})
+    assert cfg.hash() != teach_cfg(tiny_lm_folder, methods=["sft"]).hash()
+    assert teach_cfg(tiny_lm_folder).hash() == teach_cfg(tiny_lm_folder, heal={"lr": 1e-3}).hash()  # off: no change
+    task = get_task(cfg.task)
+    data = task.load()
+    splits = make_splits(data, cfg.sizes.model_dump(), seed=0, data_seed=cfg.data_seed)
+    texts = teach.unlabelled_outside(data, splits, 30, seed=0)
+    used = {t for ds in (splits.train_gt, splits.train_w2s, splits.val, splits.test) for t in ds.texts}
+    assert len(texts) == 30 and not used & set(texts)
+    store = Store(tmp_path / "runs")
+    s = run_teach(cfg, store)
+    records = [p.read_text() for p in (tmp_path / "runs" / "checkpoints").glob("*/model/superalign.json")]
+    assert any(r.startswith("heal:") for r in records)
+    assert 0 <= s["weak_score"]["mean"] <= 1
+    assert run_teach(cfg, store)["computed"] == 0  # the healed teacher is reused
+
+
 def test_setting_a_students_never_see_gold(tiny_lm_folder, tmp_path, monkeypatch):
     """Flip every train_w2s gold label: the ceiling's demonstrations change, the teacher's and the
     students' outputs do not (their prompts are all of train_w2s, whatever the labels)."""

@@ -2,8 +2,9 @@
 
 Per seed, on the splits of a generation task (``sentiment_continuation``):
   weak teacher  a weaker causal LM (``weak``: the strong model cut to its first k decoder layers,
-                ``NAME@k``, or any causal-LM folder) fine-tuned on the gold demonstrations of
-                ``train_gt`` (its positively rated sentences)                                  [model]
+                ``NAME@k``, or any causal-LM folder), with ``heal.enabled`` first trained as a
+                language model on unlabelled pool sentences outside every split, then fine-tuned
+                on the gold demonstrations of ``train_gt`` (its positively rated sentences)     [model]
   weak labels   the teacher continues every ``train_w2s`` prompt                              [stage]
   ceiling       the strong model fine-tuned on the gold demonstrations of ``train_w2s``       [model]
   students      the strong model fine-tuned on the weak generations, per method               [model]
@@ -29,11 +30,12 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from .. import assets
-from ..config import non_empty_unique
+from ..config import content_hash, non_empty_unique
 from ..data import Dataset, SplitSizes, fingerprint, get_task, make_splits
 from ..errors import ConfigError
 from ..judges import ClassifierJudge, fluency
 from ..metrics import PGRAnalysis
+from ..models import LMPretrainConfig
 from ..registry import Registry
 from ..runconfig import RunConfig
 from ..store import Store, atomic_write_json
@@ -58,6 +60,15 @@ class TeachConfig(RunConfig):
     keep: float = Field(0.5, gt=0, le=1, description="confident: share of the teacher's continuations kept")
     rerank_k: int = Field(4, ge=2, description="rerank: samples per prompt the weak judge chooses among")
     sizes: SplitSizes = Field(default_factory=lambda: SplitSizes(train_gt=128, train_w2s=128, val=1, test=64))
+    heal: LMPretrainConfig = Field(
+        default_factory=lambda: LMPretrainConfig(lr=5e-4, max_texts=2000),
+        description="heal the weak teacher before its SFT: LM training on unlabelled sentences of the task's "
+        "pool outside every split (a cut NAME@k model's head expects its last layer's representations)",
+    )
+
+    def hash(self) -> str:
+        """The run's identity; healing enters it only when enabled (older runs keep their hash)."""
+        return content_hash(self, exclude=None if self.heal.enabled else {"heal"})
 
     @field_validator("methods")
     @classmethod
@@ -123,6 +134,29 @@ def _demos(task: Any, ds: Any) -> tuple[list[str], list[str]]:
     return [p for p, _ in pairs], [c for _, c in pairs]
 
 
+def unlabelled_outside(data: Dataset, splits: Any, n: int, seed: int) -> list[str]:
+    """Up to `n` texts of the task's pool that are in no split of this seed (no label kept)."""
+    used = {t for ds in (splits.train_gt, splits.train_w2s, splits.val, splits.test) for t in ds.texts}
+    rest = [t for t in dict.fromkeys(data.texts) if t not in used]
+    pick = np.random.default_rng(seed).permutation(len(rest))[: n or len(rest)]
+    return [rest[i] for i in sorted(pick)]
+
+
+def healed(folder: str, texts: list[str], heal: LMPretrainConfig, seed: int, store: Store) -> str:
+    """`folder` after LM training on `texts` (`models.lmtune`), saved once under the store, keyed
+    by the model's training record, the settings, the seed and the texts."""
+    record = Path(folder, RECORD)
+    identity = record.read_text() if record.exists() else folder
+    key = fingerprint("heal", identity, heal.key(), seed, texts)
+    out = store.checkpoint_dir(key) / "model"
+    if not (out / "config.json").exists():
+        from ..models.lmtune import lm_pretrain  # imports torch
+
+        lm_pretrain(folder, texts, out, heal, seed)
+        (out / RECORD).write_text(f"heal:{key}")
+    return str(out)
+
+
 def run_seed(
     cfg: TeachConfig, task: Any, data: Dataset, seed: int, store: Store, judge: ClassifierJudge
 ) -> dict[str, Any]:
@@ -151,6 +185,8 @@ def run_seed(
             max_new_tokens=cfg.max_new_tokens,
         )[0]
 
+    if cfg.heal.enabled:
+        weak_base = healed(weak_base, unlabelled_outside(data, splits, cfg.heal.max_texts, seed), cfg.heal, seed, store)
     teacher = fit(weak_base, "teacher", *_demos(task, splits.train_gt))
     prompts = [task.prompt_and_continuation(t)[0] for t in splits.train_w2s.texts]
     weak_labels = [row[0] for row in sample(teacher, prompts, 1)]
