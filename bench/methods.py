@@ -105,6 +105,8 @@ def bench_task(
         )
     d = s["ceiling_deception"]["acc_weak_wrong"]["mean"]
     print("* beats xent: the method's PGR CI lies entirely above xent's (non-overlapping 95% CIs).")
+    sources = " · ".join(f"{n} {v:.3f}" for n, v in s.get("train_w2s_label_score", {}).items())
+    print(f"labels of train_w2s against gold (the weak model's and each extra supervisor's): {sources}")
     print(f"acc | weak wrong: the ceiling's is {d:.3f}; deception: P(student wrong | weak wrong, ceiling right)")
     return s
 
