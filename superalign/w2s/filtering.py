@@ -13,18 +13,7 @@ import numpy as np
 from pydantic import Field
 
 from ..data import one_hot
-from .methods import InterventionParams, MethodContext, _fit_subset, register_method
-
-
-def most_certain(weak: np.ndarray, keep: float) -> np.ndarray:
-    """Boolean mask of the `keep` share of rows with the largest max probability, taken within
-    each predicted class (so filtering keeps the weak labels' class balance)."""
-    conf, pred = weak.max(1), weak.argmax(1)
-    mask = np.zeros(len(pred), dtype=bool)
-    for c in np.unique(pred):
-        idx = np.flatnonzero(pred == c)
-        mask[idx[np.argsort(-conf[idx], kind="stable")[: max(1, round(keep * len(idx)))]]] = True
-    return mask
+from .methods import InterventionParams, MethodContext, _fit_subset, most_certain, register_method
 
 
 class UncertaintyRelabelParams(InterventionParams):

@@ -199,7 +199,7 @@ def _fit_subset(ctx: MethodContext, keep: np.ndarray, targets: np.ndarray, p: In
     return ctx.train(texts, targets[keep], p.loss, p.loss_params).predict_proba(ctx.test_texts)
 
 
-def most_confident(probs: np.ndarray, share: float) -> np.ndarray:
+def most_certain(probs: np.ndarray, share: float) -> np.ndarray:
     """Mask of the `share` of rows with the highest max probability, taken within each predicted
     class (at least one per class), so the predicted class balance is kept."""
     conf, pred = probs.max(1), probs.argmax(1)
@@ -219,7 +219,7 @@ def confident(ctx: MethodContext, p: ConfidentParams) -> np.ndarray:
     """Keep only the most confident weak labels: the top `keep` share by max probability within
     each weak-predicted class, so the class balance is unchanged (confidence-thresholded
     pseudo-labels, as in self-training, e.g. FixMatch, Sohn et al. 2020)."""
-    return _fit_subset(ctx, most_confident(ctx.weak_labels, p.keep), ctx.weak_labels, p)
+    return _fit_subset(ctx, most_certain(ctx.weak_labels, p.keep), ctx.weak_labels, p)
 
 
 def knn_vote(features: np.ndarray, labels: np.ndarray, k: int, chunk: int = 1024) -> np.ndarray:

@@ -33,7 +33,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..registry import Registry
-from .methods import knn_vote, most_confident
+from .methods import knn_vote, most_certain
 
 
 @dataclass
@@ -52,7 +52,7 @@ CRITERIA: Registry[Criterion] = Registry("tuning criterion")
 def _agreement(student: np.ndarray, reference: np.ndarray, share: float = 1.0) -> float:
     """Accuracy of `student` against the argmax of `reference` on the `share` of rows `reference`
     is most sure of, taken per reference class (so the class balance is the reference's)."""
-    keep = most_confident(reference, share)
+    keep = most_certain(reference, share)
     return float((student.argmax(1)[keep] == reference.argmax(1)[keep]).mean())
 
 
