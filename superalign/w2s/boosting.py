@@ -4,8 +4,8 @@ EnsemW2S (Agrawal et al. 2024, "EnsemW2S: can an ensemble of LLMs be leveraged t
 stronger LLM?") trains the weak experts in turn, AdaBoost-style, each on the examples its
 predecessors got wrong, and lets their weighted vote supervise the strong student. Here each
 member is a fresh classifier of one ladder model (or of several in turn) fit on a resample of
-``train_gt`` drawn with the boosting weights (boosting by resampling, Freund & Schapire 1996: our classifiers take soft
-targets, not sample weights); the first member sees all of ``train_gt``. Member t's weight is
+``train_gt`` drawn with the boosting weights (boosting by resampling, Freund & Schapire 1996: our
+classifiers take soft targets, not sample weights); the first member sees all of ``train_gt``. Member t's weight is
 the SAMME weight α_t = log((1 − err_t) / err_t) + log(k − 1) of its weighted error on
 ``train_gt``; the ensemble's soft label of an example is the α-weighted mean of the members'
 probabilities (so the student trains on soft labels on the weak model's scale). Only the ground

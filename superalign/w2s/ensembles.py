@@ -10,8 +10,9 @@ ground truth of ``train_gt`` (default tfidf and static) and bagged replicas of t
   probabilities weighted by the log-odds of each member's estimated accuracy (the optimal
   weighted vote of independent voters, Nitzan & Paroush 1982). Ensembles of weak supervisors
   for W2S: "EnsemW2S", Agrawal et al. 2024; Cui et al. 2025.
-- `boosted_ensemble`: copies of one weak model boosted on ``train_gt`` (SAMME by resampling,
-  `boosting.py`), their weighted vote labelling train_w2s (EnsemW2S, Agrawal et al. 2024).
+- `boosted_ensemble`: the weak model and other rungs (default tfidf), in turn, boosted on
+  ``train_gt`` (SAMME by resampling, `boosting.py`), their weighted vote labelling train_w2s
+  (EnsemW2S, Agrawal et al. 2024).
 - `co_supervision`: the specialist teacher of each example is the one its strong student agrees
   with, the student retrains on its assigned teachers' labels, and examples where even the
   assigned teacher contradicts the student are dropped (Liu & Alahi 2024, "Co-supervised
@@ -156,8 +157,8 @@ def _boosted(p: BoostedEnsembleParams, weak: str) -> list[Supervisor]:
 
 @register_method("boosted_ensemble", BoostedEnsembleParams, supervisors=_boosted)
 def boosted_ensemble(ctx: MethodContext, p: BoostedEnsembleParams) -> np.ndarray:
-    """An AdaBoost (SAMME) ensemble of weak models (copies of the weak model, or several kinds in
-    turn), each fit on train_gt reweighted toward its
-    predecessors' mistakes, labels train_w2s by its weighted vote (EnsemW2S, Agrawal et al. 2024;
-    `boosting.py`); the student trains on those soft labels."""
+    """An AdaBoost (SAMME) ensemble of weak models (the weak model and the rungs of `models`, in
+    turn), each fit on train_gt reweighted toward its predecessors' mistakes, labels train_w2s by
+    its weighted vote (EnsemW2S, Agrawal et al. 2024; `boosting.py`); the student trains on those
+    soft labels."""
     return ctx.train(ctx.texts, ctx.supervisor_labels[0], p.loss, p.loss_params).predict_proba(ctx.test_texts)

@@ -168,7 +168,7 @@ def run_seed(
     val_view = ValView(
         weak_val[1],
         functools.cache(
-            lambda: knn_reference(strong_features(strong), w2s.texts, labels, val_view, val.texts, cfg.tune.knn)
+            lambda: knn_reference(strong_features(strong), w2s.texts, labels, val.texts, weak_val[1], cfg.tune.knn)
         ),
     )
     tune = cfg.tune.model_copy(update={"criterion": cfg.tune.resolved(strong.encoder is not None)})

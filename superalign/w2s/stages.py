@@ -233,8 +233,9 @@ def supervisor_labels(
     sup: Supervisor, cfg: ExperimentConfig, keys: StageKeys, store: Store, factories: dict[str, ModelFactory]
 ) -> tuple[np.ndarray, str]:
     """Soft labels of train_w2s from an extra weak supervisor fit on (a resample of) train_gt: a cached stage."""
-    if sup.model not in factories:
-        factories[sup.model] = cfg.factory(sup.model)
+    for m in (sup.model, *sup.cycle):  # each rung's factory is built once per run
+        if m not in factories:
+            factories[m] = cfg.factory(m)
     f, gt, w2s = factories[sup.model], keys.splits.train_gt, keys.splits.train_w2s
     sub_seed = keys.seed * 1000 + 1 + sup.index
     idx = np.random.default_rng(sub_seed).integers(0, len(gt), len(gt)) if sup.bag else np.arange(len(gt))
@@ -244,8 +245,6 @@ def supervisor_labels(
         idx = topic_cluster(gt.texts, gt.labels, *sup.cluster, seed=keys.seed)
     texts, labels = [gt.texts[i] for i in idx], gt.labels[idx]
     if sup.boost > 1:
-        for m in sup.cycle:
-            factories.setdefault(m, cfg.factory(m))
         members = [f, *(factories[m] for m in sup.cycle)]
         key = keys.supervisor(f, sub_seed, texts, labels, boost=(sup.boost, [(m.key, m.settings) for m in members]))
         out = store.stage(key, lambda: boosted(members, sub_seed, texts, labels, w2s.texts, sup.boost))

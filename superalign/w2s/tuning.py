@@ -82,13 +82,13 @@ def knn_reference(
     features: Callable[[list], np.ndarray],
     w2s_texts: list,
     w2s_labels: np.ndarray,
-    val: ValView,
     val_texts: list,
+    val_labels: np.ndarray,
     k: int,
 ) -> np.ndarray:
     """The kNN vote (in the strong model's features) of the weak labels of train_w2s and val, at each val example."""
     x = features([*w2s_texts, *val_texts])
-    return knn_vote(x, np.concatenate([w2s_labels, val.weak]).astype(np.float32), k)[len(w2s_texts) :]
+    return knn_vote(x, np.concatenate([w2s_labels, val_labels]).astype(np.float32), k)[len(w2s_texts) :]
 
 
 class TuneConfig(BaseModel):
