@@ -17,9 +17,13 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-# llama-cpp-python[server]: llama.cpp builds from source on the first install (~5 min on 2 cores)
+# llama-cpp-python[server]: llama.cpp builds from source on the first install (~5 min on 2 cores).
+# Portable AVX2 build, not -march=native: on Sapphire Rapids VMs the native build enables ggml's AMX
+# kernels, whose worker threads fault (general protection) without per-thread XTILEDATA permission
+# (ggml-org/llama.cpp#26954). No wheel cache, so these flags always apply.
+LLAMA_CMAKE = -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 $(SERVER): $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[dev,server]'
+	CMAKE_ARGS="$(LLAMA_CMAKE)" $(BIN)/python -m pip install --quiet --no-cache-dir -e '.[dev,server]'
 	touch $(SERVER)
 
 assets: setup

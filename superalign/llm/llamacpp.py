@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import logging
 import socket
 import subprocess
 import sys
@@ -19,6 +20,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .base import LLMError
+
+logger = logging.getLogger(__name__)
 
 
 def _free_port() -> int:
@@ -52,6 +55,12 @@ def serve_gguf(gguf: Path, alias: str = "smollm2", n_ctx: int = 2048, start_time
                     time.sleep(0.5)
             yield base
         finally:
+            if proc.poll() is not None:  # it died while serving (a crash): say how, with its last words
+                log.seek(0)
+                tail = log.read()[-600:].decode(errors="replace").strip()
+                logger.error(
+                    "llama.cpp server %s exited with status %s while serving:\n%s", base, proc.returncode, tail
+                )
             proc.terminate()
             try:
                 proc.wait(10)
