@@ -58,3 +58,18 @@ def test_hierarchical_co_supervision_trains_one_specialist_per_cluster(small_cfg
     # weak, ceiling; generalists: static (tfidf is the weak model) and a bagged copy; 2 specialists; the student
     assert len(res.computed) == 2 + 2 + 2 + 1
     assert res.summary["methods"]["co_supervision_hier"]["acc"]["mean"] > 0.5
+
+
+def test_a_tuned_method_records_the_supervisors_of_its_chosen_candidate(small_cfg, store):
+    from superalign.w2s.tuning import TuneConfig
+
+    grid = {"boosted_ensemble": {"rounds": [2, 3]}}
+    tune = TuneConfig(grid=grid, criterion="weak_acc")
+    params = {"boosted_ensemble": {"models": ["static"]}}
+    cfg = small_cfg.model_copy(
+        update={"methods": ["boosted_ensemble"], "seeds": [0], "tune": tune, "method_params": params}
+    )
+    s = run_experiment(cfg, store).summary
+    (chosen,) = s["tuning"]["boosted_ensemble"]["chosen"]  # the one seed's candidate, by name
+    rounds = {"boosted_ensemble[rounds=2]": 2, "boosted_ensemble[rounds=3]": 3}[chosen]
+    assert s["methods"]["boosted_ensemble"]["supervisors"] == [f"boosted tfidf+static x{rounds}"]

@@ -44,7 +44,7 @@ from .stages import (
     student_factory,
     supervisor_labels,
 )
-from .tuning import ValView, knn_reference, tune_method
+from .tuning import ValView, candidates, knn_reference, tune_method
 
 log = logging.getLogger(__name__)
 
@@ -138,17 +138,20 @@ def run_seed(
     names = (str(label_names[0]), str(label_names[1]))
     extra: dict[str, list[str]] = {}  # method -> keys of its supervisor stages (and of unchosen candidates)
     w2s_labels: dict[str, np.ndarray] = {"weak": labels}
-    used: dict[str, list[str]] = {}
+    used: dict[str, list[str]] = {}  # method -> names of the extra supervisors of its (chosen) student
+
+    def wanted_by(method: str, params: dict) -> list:
+        m = get_method(method)
+        return m.supervisors(m.parse(params), cfg.weak)
 
     def student(method: str, params: dict, predict_val: bool = False) -> tuple[np.ndarray, str, list[str]]:
         """One student of `method` on the weak labels: its test probabilities (val's first when
         `predict_val`), stage key and supervisor stage keys."""
         m = get_method(method)
-        wanted = m.supervisors(m.parse(params), cfg.weak)
+        wanted = wanted_by(method, params)
         sups = [supervisor_labels(s, cfg, keys, store, factories) for s in wanted]
         sup = [labels_ for labels_, _ in sups]
         w2s_labels.update((s.name, labels_) for s, labels_ in zip(wanted, sup))
-        used[method] = [s.name for s in wanted]
         extra_key = ("label_names", names) if m.uses_label_names else ()
         if predict_val:  # a tuning candidate predicts val too
             extra_key = (*extra_key, "val", val.texts)
@@ -181,8 +184,10 @@ def run_seed(
             fit = functools.partial(student, method, predict_val=True)
             out[method], key, sup_keys, tuning[method], cands = tune_method(method, grid, params, fit, val_view, tune)
             candidate_probs.update(cands)
+            params = candidates(grid, params)[tuning[method]["chosen"]]
         else:
             out[method], key, sup_keys = student(method, params)
+        used[method] = [s.name for s in wanted_by(method, params)]
         stage_keys[method] = key
         extra[method] = sup_keys
         on_stage(method)
