@@ -110,6 +110,30 @@ def test_dpo_on_each_scorers_pairs_trains_the_policy_and_the_gold_judge_never_st
     assert [r["proxy_dpo_weak"] for r in poisoned["dpo_rows"]] == [r["proxy_dpo_weak"] for r in s["dpo_rows"]]
 
 
+def test_dpo_checkpoints_equal_the_shorter_runs_they_stand_for(tiny_lm_folder, tmp_path):
+    """One constant-rate DPO run saved at steps 1 and 3 gives, at step 1, the weights of a 1-step run."""
+    from safetensors.numpy import load_file
+
+    from superalign.generation.dpo import DPOSettings, dpo_checkpoints
+
+    pairs = (
+        ["The film was", "The plot was", "A story that"],
+        [" good", " fine", " moved me"],
+        [" bad", " dull", " bored"],
+    )
+    settings = DPOSettings(lr=0.01, max_length=32, batch_size=1, lora_r=4)
+    both = dpo_checkpoints(str(tiny_lm_folder), *pairs, settings, 0, [1, 3], lambda k: tmp_path / "a" / k)
+    one = dpo_checkpoints(str(tiny_lm_folder), *pairs, settings, 0, [1], lambda k: tmp_path / "b" / k)
+    assert both[1].name == one[1].name != both[3].name
+    w = {name: load_file(str(out / "model.safetensors")) for name, out in (("both", both[1]), ("one", one[1]))}
+    w3 = load_file(str(both[3] / "model.safetensors"))
+    assert all(np.allclose(w["both"][k], w["one"][k], atol=1e-6) for k in w["one"])
+    assert any(not np.allclose(w3[k], w["one"][k]) for k in w["one"])  # training went on after step 1
+    mtime = both[3].stat().st_mtime
+    assert dpo_checkpoints(str(tiny_lm_folder), *pairs, settings, 0, [1, 3], lambda k: tmp_path / "a" / k) == both
+    assert both[3].stat().st_mtime == mtime  # reused, not trained again
+
+
 def test_bad_input_is_a_clear_error(tiny_policy, tmp_path):
     with pytest.raises(ValueError, match="n must be >= 1"):
         tiny_cfg(ns=[0, 2])

@@ -9,8 +9,10 @@ no second copy of the model is held; the adapters are merged into the saved weig
 
 from __future__ import annotations
 
+import copy
 import logging
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -37,25 +39,23 @@ class DPOSettings(BaseModel):
     device: str = Field("auto", description="auto (cuda when present), cpu or cuda")
 
 
-def dpo(
-    source: str,
-    prompts: list[str],
-    chosen: list[str],
-    rejected: list[str],
-    settings: DPOSettings,
-    seed: int,
-    out: Path,
-) -> Path:
-    """Train causal LM folder `source` to prefer `chosen` over `rejected` for each prompt; the model is
-    saved to `out` (reused when `out` already holds a model trained on exactly this)."""
+def _check(prompts: list[str], chosen: list[str], rejected: list[str]) -> None:
     if not prompts or not len(prompts) == len(chosen) == len(rejected):
         raise ModelError(
             f"DPO needs one chosen and one rejected response per prompt (>= 1); got {len(prompts)} prompts, "
             f"{len(chosen)} chosen, {len(rejected)} rejected"
         )
-    key = fingerprint("dpo", source, settings.model_dump(exclude={"device"}), seed, prompts, chosen, rejected)
-    if _matches(out, key):
-        return out
+
+
+def _train(
+    source: str,
+    pairs: tuple[list[str], list[str], list[str]],
+    settings: DPOSettings,
+    seed: int,
+    scheduler: str = "linear",
+    callbacks: list | None = None,
+):
+    """(trainer, train result) of one TRL DPO run of `source` on (prompts, chosen, rejected)."""
     import torch
     from datasets import Dataset
     from transformers import PrinterCallback
@@ -77,6 +77,7 @@ def dpo(
             max_steps=settings.max_steps or -1,
             per_device_train_batch_size=settings.batch_size,
             learning_rate=settings.lr,
+            lr_scheduler_type=scheduler,
             beta=settings.beta,
             max_length=settings.max_length,
             seed=seed,
@@ -89,11 +90,80 @@ def dpo(
             bf16=False,
             dataloader_num_workers=0,
         )
+        prompts, chosen, rejected = pairs
         data = Dataset.from_dict({"prompt": list(prompts), "chosen": list(chosen), "rejected": list(rejected)})
-        trainer = DPOTrainer(model=model, args=args, train_dataset=data, processing_class=tok, peft_config=peft_config)
+        trainer = DPOTrainer(
+            model=model,
+            args=args,
+            train_dataset=data,
+            processing_class=tok,
+            peft_config=peft_config,
+            callbacks=callbacks,
+        )
         trainer.remove_callback(PrinterCallback)
-        result = trainer.train()
+        return trainer, trainer.train()
+
+
+def dpo(
+    source: str,
+    prompts: list[str],
+    chosen: list[str],
+    rejected: list[str],
+    settings: DPOSettings,
+    seed: int,
+    out: Path,
+) -> Path:
+    """Train causal LM folder `source` to prefer `chosen` over `rejected` for each prompt; the model is
+    saved to `out` (reused when `out` already holds a model trained on exactly this)."""
+    _check(prompts, chosen, rejected)
+    key = fingerprint("dpo", source, settings.model_dump(exclude={"device"}), seed, prompts, chosen, rejected)
+    if _matches(out, key):
+        return out
+    trainer, result = _train(source, (prompts, chosen, rejected), settings, seed)
     model = trainer.model.merge_and_unload() if settings.lora else trainer.model
     meta = {"source": source, "pairs": len(prompts), "train_loss": float(result.training_loss), "seed": seed}
     log.info("DPO of %s on %d pairs: loss %.3f", source, len(prompts), result.training_loss)
-    return _publish(model.to("cpu"), tok, out, key, meta)
+    return _publish(model.to("cpu"), trainer.processing_class, out, key, meta)
+
+
+def dpo_checkpoints(
+    source: str,
+    prompts: list[str],
+    chosen: list[str],
+    rejected: list[str],
+    settings: DPOSettings,
+    seed: int,
+    steps: list[int],
+    out_for: Callable[[str], Path],
+) -> dict[int, Path]:
+    """The policy after each step count of `steps`, from one DPO run at a constant learning rate to
+    the largest (`settings.max_steps` is ignored). With a constant rate and the seeded data order,
+    the policy at step s is the one an s-step run makes, so each is keyed, cached and reused as that
+    run; `out_for(key)` names its folder."""
+    _check(prompts, chosen, rejected)
+    runs = {s: settings.model_copy(update={"max_steps": s}).model_dump(exclude={"device"}) for s in steps}
+    keys = {s: fingerprint("dpo-constant", source, runs[s], seed, prompts, chosen, rejected) for s in steps}
+    outs = {s: out_for(keys[s]) for s in steps}
+    todo = sorted(s for s in set(steps) if not _matches(outs[s], keys[s]))
+    if not todo:
+        return outs
+    from transformers import TrainerCallback
+
+    snapshots: dict[int, dict] = {}
+
+    class Snapshot(TrainerCallback):
+        def on_step_end(self, args, state, control, model=None, **kwargs):
+            if state.global_step in todo:  # LoRA: the adapters only; else every weight
+                snapshots[state.global_step] = {
+                    k: v.detach().clone() for k, v in model.state_dict().items() if not settings.lora or "lora_" in k
+                }
+
+    last = settings.model_copy(update={"max_steps": todo[-1]})
+    trainer, _ = _train(source, (prompts, chosen, rejected), last, seed, "constant", [Snapshot()])
+    for s in todo:
+        trainer.model.load_state_dict(snapshots.pop(s), strict=False)
+        model = copy.deepcopy(trainer.model).merge_and_unload() if settings.lora else trainer.model
+        meta = {"source": source, "pairs": len(prompts), "steps": s, "scheduler": "constant", "seed": seed}
+        _publish(model.to("cpu"), trainer.processing_class, outs[s], keys[s], meta)
+    log.info("DPO of %s on %d pairs: checkpoints at steps %s", source, len(prompts), todo)
+    return outs

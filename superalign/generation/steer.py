@@ -4,8 +4,9 @@ Rafailov et al. 2023), against the same training on the gold judge's preferences
 Per seed, for each scorer (the weak RM, fit on train_gt's human labels; the gold judge, fit on the
 judge split), the policy samples `pair_samples` continuations of every train_w2s prompt [stage];
 the scorer's favourite and least favourite sample of each prompt form a preference pair; the
-policy is trained by DPO (TRL, LoRA) for each step count of `dpo_steps` [model]; each trained
-policy continues the test prompts once [stage], scored by the gold judge and by the weak RM.
+policy is trained by DPO (TRL, LoRA) once, at a constant learning rate, and saved at each step
+count of `dpo_steps` [model]; each saved policy continues the test prompts once [stage], scored by
+the gold judge and by the weak RM.
   PGR(steps) = (gold(DPO on weak RM) - base) / (gold(DPO on gold judge) - base)
 with base the untrained policy's gold score and the paired bootstrap of `bon.py`. The weak RM's
 score of its policy's text against the gold score of that text, as steps grow, is the
@@ -20,11 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from ..data import fingerprint
 from ..judges import ClassifierJudge
 from ..metrics import PGRAnalysis
 from ..store import Store
-from .dpo import dpo
+from .dpo import dpo_checkpoints
 from .samples import cached_samples
 from .sft import RECORD
 
@@ -66,13 +66,9 @@ def dpo_seed(
     for name, scorer in (("weak", weak), ("gold", judge)):
         scores = scorer.score(flat_p, flat_s).reshape(len(train_prompts), cfg.pair_samples)
         pairs = preference_pairs(train_prompts, samples, scores)
+        folders = dpo_checkpoints(policy_folder, *pairs, cfg.dpo, seed, cfg.dpo_steps, store.checkpoint_dir)
         for steps in cfg.dpo_steps:
-            settings = cfg.dpo.model_copy(update={"max_steps": steps})
-            key = fingerprint(
-                "steer-dpo", policy_folder, name, scorer.key, settings.model_dump(exclude={"device"}), seed, *pairs
-            )
-            folder = str(dpo(policy_folder, *pairs, settings, seed, store.checkpoint_dir(key)))
-            texts = [row[0] for row in sample(folder, test_prompts, 1)]
+            texts = [row[0] for row in sample(str(folders[steps]), test_prompts, 1)]
             out[f"{name}_{steps}_gold"], out[f"{name}_{steps}_proxy"] = (
                 judge.score(test_prompts, texts),
                 weak.score(test_prompts, texts),
