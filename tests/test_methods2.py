@@ -4,11 +4,11 @@ ensembles, co-supervision, CCS, and the weak-to-strong deception measure."""
 import numpy as np
 import pytest
 
+from superalign.data import most_certain
 from superalign.errors import ConfigError
 from superalign.w2s.deception import deception_measures
 from superalign.w2s.elicit import ccs_fit, orient
 from superalign.w2s.ensembles import assign_teachers, dawid_skene, member_accuracy
-from superalign.w2s.filtering import most_certain
 from superalign.w2s.methods import Supervisor, check_method, get_method
 
 from .test_methods import ctx_for

@@ -166,3 +166,16 @@ def test_a_strong_model_that_is_not_a_causal_lm_is_one_line_exit_2(shared_data, 
         assert proc.returncode == 2, proc.stderr[-2000:]
         lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
         assert len(lines) == 1 and "causal LM" in lines[0], proc.stderr[-2000:]
+
+
+def test_confident_keeps_the_surest_share_of_each_weak_decision():
+    """Six prompts the classifier would refuse, two it would help with: keep=0.5 keeps 3 + 1, not
+    the four surest overall (which would all be refusals)."""
+    from superalign.generation.refuse import REFUSAL_METHODS, RefuseConfig, RefuseContext
+
+    p_unsafe = np.array([0.99, 0.98, 0.97, 0.96, 0.9, 0.8, 0.3, 0.1])
+    seen = {}
+    ctx = RefuseContext(RefuseConfig(), [f"p{i}" for i in range(8)], p_unsafe, lambda *a: seen.setdefault("a", a))
+    REFUSAL_METHODS.get("confident")(ctx)
+    name, idx, refuse = seen["a"]
+    assert name == "confident" and idx == [0, 1, 2, 7] and refuse[idx].tolist() == [True, True, True, False]

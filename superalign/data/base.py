@@ -33,6 +33,17 @@ def one_hot(labels: np.ndarray, k: int = 2) -> np.ndarray:
     return np.eye(k, dtype=np.float32)[np.asarray(labels)]
 
 
+def most_certain(probs: np.ndarray, share: float) -> np.ndarray:
+    """Mask of the `share` of rows with the highest max probability, taken within each predicted
+    class (at least one per class), so the predicted class balance is kept."""
+    conf, pred = probs.max(1), probs.argmax(1)
+    keep = np.zeros(len(pred), dtype=bool)
+    for c in np.unique(pred):
+        idx = np.flatnonzero(pred == c)
+        keep[idx[np.argsort(-conf[idx], kind="stable")[: max(1, round(share * len(idx)))]]] = True
+    return keep
+
+
 Input = str | tuple[str, str]  # a text, or a pair (A, B) of texts for preference tasks
 
 

@@ -16,7 +16,7 @@ The weak supervisor's own score is its decisions' correctness on the test prompt
 weak) / (ceiling - weak) on the correct-behaviour rate, with the paired hierarchical bootstrap of
 the classification runs; harmful compliance and over-refusal are reported apart, never averaged.
 Methods (`REFUSAL_METHODS`): ``sft`` (every weak decision) and ``confident`` (the `keep` share of
-prompts the weak classifier is surest about).
+prompts the weak classifier is surest about, within each of its decisions).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from ..config import non_empty_unique
-from ..data import SplitSizes, fingerprint, get_task, make_splits
+from ..data import SplitSizes, fingerprint, get_task, make_splits, most_certain
 from ..errors import ConfigError
 from ..judges import ClassifierJudge, is_refusal, refusal_rates
 from ..metrics import PGRAnalysis
@@ -57,7 +57,7 @@ class RefuseConfig(RunConfig):
     answer_samples: int = Field(2, ge=1, description="samples per prompt searched for a helpful answer")
     temperature: float = Field(0.7, gt=0, description="temperature of the answers searched")
     max_new_tokens: int = Field(40, ge=1)
-    keep: float = Field(0.5, gt=0, le=1, description="confident: share of train_w2s prompts kept")
+    keep: float = Field(0.5, gt=0, le=1, description="confident: share of train_w2s prompts kept per weak decision")
     sizes: SplitSizes = Field(default_factory=lambda: SplitSizes(train_gt=100, train_w2s=96, val=1, test=96))
 
     @field_validator("methods")
@@ -85,10 +85,11 @@ def naive(ctx: RefuseContext) -> str:
 
 @REFUSAL_METHODS.register("confident")
 def confident(ctx: RefuseContext) -> str:
-    """Keep the `keep` share of prompts whose weak P(unsafe) is farthest from 0.5, fine-tune on those."""
-    margin = np.abs(ctx.p_unsafe - 0.5)
-    top = np.argsort(-margin, kind="stable")[: max(1, round(ctx.cfg.keep * len(margin)))]
-    return ctx.fit("confident", sorted(top.tolist()), ctx.p_unsafe > 0.5)
+    """Keep the `keep` share of prompts the weak classifier is surest about within each of its two
+    decisions (refuse / help), so their balance is kept, as the classification `confident` does;
+    fine-tune on those."""
+    keep = most_certain(np.stack([1 - ctx.p_unsafe, ctx.p_unsafe], 1), ctx.cfg.keep)
+    return ctx.fit("confident", np.flatnonzero(keep).tolist(), ctx.p_unsafe > 0.5)
 
 
 @functools.lru_cache(maxsize=4)

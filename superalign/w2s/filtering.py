@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
-from ..data import one_hot
-from .methods import InterventionParams, MethodContext, _fit_subset, most_certain, register_method
+from ..data import most_certain, one_hot
+from .methods import InterventionParams, MethodContext, _fit_subset, register_method
 
 
 class UncertaintyRelabelParams(InterventionParams):

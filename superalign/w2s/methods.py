@@ -24,7 +24,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ..data import one_hot
+from ..data import most_certain, one_hot
 from ..errors import ConfigError, DataError
 from ..models import Classifier
 from ..registry import Registry, first_sentence, unknown_name
@@ -197,17 +197,6 @@ def _fit_subset(ctx: MethodContext, keep: np.ndarray, targets: np.ndarray, p: In
         raise DataError(f"too few examples left to train on ({int(keep.sum())} kept, one class only or fewer than 2)")
     texts = [t for t, k in zip(ctx.texts, keep) if k]
     return ctx.train(texts, targets[keep], p.loss, p.loss_params).predict_proba(ctx.test_texts)
-
-
-def most_certain(probs: np.ndarray, share: float) -> np.ndarray:
-    """Mask of the `share` of rows with the highest max probability, taken within each predicted
-    class (at least one per class), so the predicted class balance is kept."""
-    conf, pred = probs.max(1), probs.argmax(1)
-    keep = np.zeros(len(pred), dtype=bool)
-    for c in np.unique(pred):
-        idx = np.flatnonzero(pred == c)
-        keep[idx[np.argsort(-conf[idx], kind="stable")[: max(1, round(share * len(idx)))]]] = True
-    return keep
 
 
 class ConfidentParams(InterventionParams):

@@ -32,8 +32,9 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ..data import most_certain
 from ..registry import Registry
-from .methods import knn_vote, most_certain
+from .methods import knn_vote
 
 
 @dataclass
