@@ -129,6 +129,8 @@ def test_dpo_checkpoints_equal_the_shorter_runs_they_stand_for(tiny_lm_folder, t
     w3 = load_file(str(both[3] / "model.safetensors"))
     assert all(np.allclose(w["both"][k], w["one"][k], atol=1e-6) for k in w["one"])
     assert any(not np.allclose(w3[k], w["one"][k]) for k in w["one"])  # training went on after step 1
+    # saved for generation: the KV cache on, though the trainer turned it off for training
+    assert json.loads((both[3] / "config.json").read_text())["use_cache"] is True
     mtime = both[3].stat().st_mtime
     assert dpo_checkpoints(str(tiny_lm_folder), *pairs, settings, 0, [1, 3], lambda k: tmp_path / "a" / k) == both
     assert both[3].stat().st_mtime == mtime  # reused, not trained again

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..data import fingerprint
 from ..errors import ModelError
-from .sft import _load, _matches, _publish
+from .sft import _load, _matches, _publish, quiet_trl
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ def _train(
         peft_config = LoraConfig(
             r=settings.lora_r, lora_alpha=2 * settings.lora_r, target_modules="all-linear", task_type="CAUSAL_LM"
         )
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, quiet_trl():
         args = DPOConfig(
             output_dir=tmp,
             num_train_epochs=settings.epochs,

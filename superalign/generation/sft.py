@@ -8,11 +8,13 @@ trained on; a folder whose record matches is reused instead of training again.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -73,6 +75,15 @@ def _load(folder: str):
     return model, tok
 
 
+@contextlib.contextmanager
+def quiet_trl():
+    """TRL's trainers call transformers 5's deprecated ``gradient_checkpointing*`` names; silence
+    those FutureWarnings (only those) so a run's output stays readable."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*gradient_checkpointing", category=FutureWarning)
+        yield
+
+
 def _matches(folder: Path, key: str) -> bool:
     record = folder / RECORD
     return record.exists() and json.loads(record.read_text()).get("key") == key
@@ -81,6 +92,9 @@ def _matches(folder: Path, key: str) -> bool:
 def _publish(model, tok, out: Path, key: str, meta: dict) -> Path:
     """Save `model` to `out` atomically (a staging folder renamed into place), with its record."""
     out.parent.mkdir(parents=True, exist_ok=True)
+    model.config.use_cache = True  # trainers turn it off; the saved model is for generation
+    if model.generation_config is not None:
+        model.generation_config.use_cache = True
     staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}-"))
     model.save_pretrained(staging)
     tok.save_pretrained(staging)
@@ -131,7 +145,7 @@ def sft(source: str, prompts: list[str], completions: list[str], settings: SFTSe
         peft_config = LoraConfig(
             r=settings.lora_r, lora_alpha=2 * settings.lora_r, target_modules="all-linear", task_type="CAUSAL_LM"
         )
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, quiet_trl():
         args = SFTConfig(
             output_dir=tmp,
             num_train_epochs=settings.epochs,

@@ -90,6 +90,9 @@ class LocalCausalLM:
             self._model = AutoModelForCausalLM.from_pretrained(src, dtype=torch.float32).eval()
         except (OSError, ValueError) as e:
             raise LLMError(f"cannot load causal LM {self.source!r}: {str(e).splitlines()[0]}") from None
+        # a model saved by a trainer has use_cache off (set for gradient checkpointing): generation
+        # without the KV cache recomputes every earlier token at each step, many times slower
+        self._model.config.use_cache = self._model.generation_config.use_cache = True
         if self.device:
             self._model.to(self.device)
         self._tok.padding_side = "left"
@@ -235,7 +238,9 @@ class TransformersPolicy(LocalCausalLM):
             positions = (mask.cumsum(-1) - 1).clamp(min=0)  # as if unpadded (models with absolute positions)
             with torch.no_grad():  # logits of the last `keep` positions only: they predict every continuation token
                 logits = (
-                    self._model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=keep)
+                    self._model(
+                        input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=keep, use_cache=False
+                    )
                     .logits[:, :-1]
                     .float()
                 )
