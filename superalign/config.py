@@ -57,6 +57,29 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     return data
 
 
+def _merged(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in top.items():
+        out[k] = _merged(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def with_section_defaults(model: type[BaseModel], data: Any) -> Any:
+    """`data` (a mapping about to validate as `model`) with every partial section laid over the
+    values its field's default sets: ``sizes: {test: 128}`` keeps the other sizes a config's
+    ``default_factory`` chose instead of falling back to the section class's own defaults. Only
+    the values the default sets explicitly are laid under, so a section's unset fields stay unset."""
+    if not isinstance(data, dict):
+        return data
+    out = dict(data)
+    for name, field in model.model_fields.items():
+        if isinstance(out.get(name), dict) and field.default_factory is not None:
+            default = field.get_default(call_default_factory=True)
+            if isinstance(default, BaseModel):
+                out[name] = _merged(default.model_dump(exclude_unset=True), out[name])
+    return out
+
+
 def validation_message(e: ValidationError, what: str = "config") -> str:
     """The first error of a pydantic ValidationError as ``where: message`` on one line."""
     err = e.errors()[0]

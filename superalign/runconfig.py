@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from .config import content_hash, load_config, non_empty_unique
+from .config import content_hash, load_config, non_empty_unique, with_section_defaults
 from .data import SplitSizes, Task
 from .models import FinetuneConfig, ModelFactory, ProbeConfig
 
@@ -35,6 +35,11 @@ class RunConfig(BaseModel):
     finetune: FinetuneConfig = Field(default_factory=FinetuneConfig)
     n_bootstrap: int = Field(1000, ge=10)
     min_gap: float = Field(0.02, ge=0, description="PGR is undefined below this ceiling-weak accuracy gap")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _section_defaults(cls, data: Any) -> Any:
+        return with_section_defaults(cls, data)
 
     @field_validator("seeds")
     @classmethod

@@ -136,6 +136,21 @@ def test_dpo_checkpoints_equal_the_shorter_runs_they_stand_for(tiny_lm_folder, t
     assert both[3].stat().st_mtime == mtime  # reused, not trained again
 
 
+def test_a_partial_section_override_keeps_the_configs_other_defaults():
+    """`--set sizes.train_w2s=64` on best-of-n keeps its own test=64 (not SplitSizes' 1500), in a
+    YAML-like mapping too; a section the config leaves at the class defaults stays unset."""
+    from superalign.generation import RefuseConfig
+    from superalign.w2s import ExperimentConfig
+
+    cfg = BestOfNConfig.load(overrides=["sizes.train_w2s=64", "dpo.beta=0.2"])
+    assert cfg.sizes.model_dump() == {"train_gt": 1000, "train_w2s": 64, "val": 1, "test": 64}
+    assert (cfg.dpo.lr, cfg.dpo.max_length, cfg.dpo.beta) == (2e-4, 64, 0.2)
+    assert BestOfNConfig.model_validate({"sizes": {"train_w2s": 64}}).sizes == cfg.sizes
+    assert RefuseConfig.load(overrides=["sft.lr=1e-4"]).sft.max_length == 112
+    assert BestOfNConfig.load().hash() == BestOfNConfig().hash()
+    assert ExperimentConfig.load(overrides=["sizes.test=100"]).sizes.model_fields_set == {"test"}
+
+
 def test_bad_input_is_a_clear_error(tiny_policy, tmp_path):
     with pytest.raises(ValueError, match="n must be >= 1"):
         tiny_cfg(ns=[0, 2])
