@@ -61,7 +61,7 @@ class TeachConfig(RunConfig):
     rerank_k: int = Field(4, ge=2, description="rerank: samples per prompt the weak judge chooses among")
     sizes: SplitSizes = Field(default_factory=lambda: SplitSizes(train_gt=128, train_w2s=128, val=1, test=64))
     heal: LMPretrainConfig = Field(
-        default_factory=lambda: LMPretrainConfig(lr=5e-4, max_texts=2000),
+        default_factory=LMPretrainConfig,
         description="heal the weak teacher before its SFT: LM training on unlabelled sentences of the task's "
         "pool outside every split (a cut NAME@k model's head expects its last layer's representations)",
     )
