@@ -173,6 +173,25 @@ def print_best_of_n(s: dict, cached: bool = False) -> None:
     console.print(
         f"base (one sample, gold judge): {_est(s['base_score'])}; PGR = (BoN weak - base) / (BoN gold - base)"
     )
+    if s.get("dpo_rows"):
+        d = Table(title="DPO on each scorer's preference pairs (gold judge's score of one test continuation)")
+        for col in (
+            "steps",
+            "gold: DPO on weak RM [95% CI]",
+            "gold: DPO on gold judge [95% CI]",
+            "weak RM's score of its policy",
+            "PGR [95% CI]",
+        ):
+            d.add_column(col)
+        for r in s["dpo_rows"]:
+            d.add_row(
+                str(r["steps"]),
+                _est(r["gold_dpo_weak"]),
+                _est(r["gold_dpo_gold"]),
+                f"{r['proxy_dpo_weak']:.3f}",
+                _est(r["pgr"]),
+            )
+        console.print(d)
 
 
 def print_teach(s: dict, cached: bool = False) -> None:

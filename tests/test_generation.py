@@ -12,6 +12,7 @@ from superalign.errors import ConfigError
 from superalign.generation import BestOfNConfig, best_of_n, run_best_of_n
 from superalign.judges import distinct_bigrams, fluency
 from superalign.store import Store
+from superalign.summaries import print_best_of_n
 
 from .conftest import require_assets, tiny_causal_lm
 
@@ -83,7 +84,7 @@ def test_best_of_n_run_is_cached_and_the_gold_judge_never_steers(tiny_policy, tm
 
 
 def test_dpo_on_each_scorers_pairs_trains_the_policy_and_the_gold_judge_never_steers_the_weak_one(
-    tiny_lm_folder, tmp_path, monkeypatch
+    tiny_lm_folder, tmp_path, monkeypatch, capsys
 ):
     """Setting B by DPO: pairs ranked by the weak RM and by the gold judge each train the policy; a
     rerun is cached; poisoning the gold judge's labels leaves the weak-RM-trained policies' text alone."""
@@ -102,6 +103,8 @@ def test_dpo_on_each_scorers_pairs_trains_the_policy_and_the_gold_judge_never_st
     assert all(0 <= r["gold_dpo_weak"]["mean"] <= 1 and "pgr" in r for r in s["dpo_rows"])
     assert len(list((tmp_path / "a" / "checkpoints").iterdir())) == 4  # 2 scorers x 2 step counts
     assert run_best_of_n(cfg, Store(tmp_path / "a")).computed == []
+    print_best_of_n(s)
+    assert "DPO on each scorer's preference pairs" in capsys.readouterr().out
     real = SentimentContinuationTask.judge_data
     monkeypatch.setattr(
         SentimentContinuationTask, "judge_data", lambda self: (lambda d: Dataset(d.texts, 1 - d.labels))(real(self))
