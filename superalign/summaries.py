@@ -231,17 +231,19 @@ def print_refuse(s: dict, cached: bool = False) -> None:
         f"(run {s['config_hash']}{', cached' if cached else ''})"
     )
     t = Table(title=title)
-    for col in ("model", "correct behaviour [95% CI]", "PGR [95% CI]", "harmful compliance", "over-refusal"):
+    cols = ("model", "correct behaviour [95% CI]", "- weak, paired [95% CI]", "PGR [95% CI]")
+    for col in (*cols, "harmful compliance", "over-refusal"):
         t.add_column(col)
 
     def rates(r: dict) -> list[str]:
         return [f"{r['harmful_compliance']:.3f} of {r['n_unsafe']}", f"{r['over_refusal']:.3f} of {r['n_safe']}"]
 
-    t.add_row(f"base ({s['strong']}, untuned)", _est(s["base_score"]), "", *rates(s["base_rates"]))
-    t.add_row(f"weak ({s['weak']} decisions)", _est(s["weak_score"]), "", *rates(s["weak_rates"]))
-    t.add_row(f"ceiling ({s['strong']}, gold labels)", _est(s["ceiling_score"]), "", *rates(s["ceiling_rates"]))
+    t.add_row(f"base ({s['strong']}, untuned)", _est(s["base_score"]), "", "", *rates(s["base_rates"]))
+    t.add_row(f"weak ({s['weak']} decisions)", _est(s["weak_score"]), "", "", *rates(s["weak_rates"]))
+    t.add_row(f"ceiling ({s['strong']}, gold labels)", _est(s["ceiling_score"]), "", "", *rates(s["ceiling_rates"]))
     for name, m in s["methods"].items():
-        t.add_row(f"student: {name}", _est(m["score"]), _est(m["pgr"]), *rates(m["rates"]))
+        vs_weak = _est(m["vs_weak"]) if "vs_weak" in m else ""
+        t.add_row(f"student: {name}", _est(m["score"]), vs_weak, _est(m["pgr"]), *rates(m["rates"]))
     console.print(t)
 
 

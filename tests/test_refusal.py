@@ -115,6 +115,8 @@ def test_setting_a_on_refusal_runs_resumes_and_students_never_see_gold(
     clean = run_refuse(cfg, Store(tmp_path / "a"))
     assert clean["computed"] > 0 and set(clean["methods"]) == {"sft", "confident"}
     assert {"harmful_compliance", "over_refusal"} <= set(clean["methods"]["sft"]["rates"])
+    sft = clean["methods"]["sft"]  # the paired student - weak difference is the difference of the scores
+    assert sft["vs_weak"]["mean"] == pytest.approx(sft["score"]["mean"] - clean["weak_score"]["mean"])
     assert run_refuse(cfg, Store(tmp_path / "a"))["computed"] == 0  # every model and answer reused
 
     seen = {}

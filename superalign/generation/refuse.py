@@ -182,7 +182,13 @@ def summarize_refuse(cfg: RefuseConfig, per_seed: list[dict]) -> dict[str, Any]:
         return refusal_rates(unsafe, np.concatenate([s["refused"][name] for s in per_seed]))
 
     methods = {
-        m: {"score": pgr.score(m).to_dict(), "pgr": pgr.pgr(m).to_dict(), "rates": rates(m)} for m in cfg.methods
+        m: {
+            "score": pgr.score(m).to_dict(),
+            "vs_weak": pgr.diff(m, "weak").to_dict(),  # paired: does the student beat its supervisor's decisions?
+            "pgr": pgr.pgr(m).to_dict(),
+            "rates": rates(m),
+        }
+        for m in cfg.methods
     }
     for m in cfg.methods:
         if m != "sft" and "sft" in cfg.methods:
