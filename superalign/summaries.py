@@ -242,8 +242,7 @@ def print_refuse(s: dict, cached: bool = False) -> None:
     t.add_row(f"weak ({s['weak']} decisions)", _est(s["weak_score"]), "", "", *rates(s["weak_rates"]))
     t.add_row(f"ceiling ({s['strong']}, gold labels)", _est(s["ceiling_score"]), "", "", *rates(s["ceiling_rates"]))
     for name, m in s["methods"].items():
-        vs_weak = _est(m["vs_weak"]) if "vs_weak" in m else ""
-        t.add_row(f"student: {name}", _est(m["score"]), vs_weak, _est(m["pgr"]), *rates(m["rates"]))
+        t.add_row(f"student: {name}", _est(m["score"]), _est(m["vs_weak"]), _est(m["pgr"]), *rates(m["rates"]))
     console.print(t)
 
 
