@@ -17,13 +17,14 @@
    the shims transformers 5 needs), at minibatch size ``--ref-minibatch``, instead of the loop
    written in its style: training without evaluations on both sides, then prediction on the test
    split, alternating in one process; ``--cpu-bf16`` adds ours under bf16 autocast (opt-in
-   ``cpu_bf16``). Target: training ratio >= 2x (issue 19).
+   ``cpu_bf16``), ``--unpacked`` ours without packing (``packing=false``: padded batches).
+   Target: training ratio >= 2x (issue 19).
 5. With ``--w2s``: the sentiment W2S experiment (weak static -> strong minilm, xent and logconf)
    in finetune mode and in probe mode, same sizes and seeds: accuracy and PGR [95% CI].
 
 usage: python bench/finetune.py [--device cpu|cuda] [--model minilm] [--n-train 1024] [--n-eval 256]
        [--n-test 1024] [--batch-size 32] [--epochs 1] [--evals 4] [--repeats 2] [--threads N]
-       [--reference PATH/TO/weak-to-strong --ref-minibatch 8 --cpu-bf16]
+       [--reference PATH/TO/weak-to-strong --ref-minibatch 8 --cpu-bf16 --unpacked]
        [--w2s --w2s-seeds 0,1,2 --w2s-sizes 1000,1000,250,1000 --w2s-epochs 2]
 """
 
@@ -309,6 +310,8 @@ def versus_reference(args, device: torch.device) -> list[tuple[str, str, str]]:
     rates: dict[str, list[float]] = {}
     acc: dict[str, float] = {}
     ours = {"ours, fp32": cfg}  # label -> settings
+    if args.unpacked:
+        ours["ours, fp32, unpacked"] = cfg.model_copy(update={"packing": False})
     if args.cpu_bf16:
         ours["ours, bf16 autocast"] = cfg.model_copy(update={"cpu_bf16": True})
     for rep in range(args.repeats):
@@ -421,6 +424,7 @@ def main() -> None:
     )
     ap.add_argument("--ref-minibatch", type=int, default=8, help="train_model's minibatch_size")
     ap.add_argument("--cpu-bf16", action="store_true", help="with --reference: also time ours under bf16 autocast")
+    ap.add_argument("--unpacked", action="store_true", help="with --reference: also time ours without packing")
     ap.add_argument(
         "--w2s", action="store_true", help="also run the sentiment W2S experiment in finetune and probe mode"
     )

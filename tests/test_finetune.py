@@ -20,11 +20,12 @@ from superalign.models.hf import (
     last_token_index,
     length_grouped_batches,
     load_classifier,
+    pack,
     random_batches,
     tokenize,
 )
 
-from .conftest import require_assets
+from .conftest import require_assets, tiny_causal_lm
 
 WORDS = "the a movie film plot actor scene story was is very quite and".split()
 
@@ -86,6 +87,57 @@ def test_pooled_logits_do_not_depend_on_padding(tiny, arch):
             ids, _ = collate(seqs, pad)
             naive = (ids != 0).sum(-1) - 1
             assert naive.tolist() != [len(s) - 1 for s in seqs]
+
+
+def test_pack_places_every_sequence_once_and_restarts_positions():
+    seqs = [[5] * n for n in (9, 3, 7, 1, 4, 6, 2)]
+    b = pack(seqs, pad_id=0, row_tokens=10)
+    assert b.input_ids.shape[1] <= 10 and b.input_ids.shape[0] == 4  # 32 tokens, first fit decreasing
+    cells = set()
+    for i, s in enumerate(seqs):
+        r, e = int(b.row[i]), int(b.end[i])
+        span = range(e - len(s) + 1, e + 1)
+        assert b.position_ids[r, list(span)].tolist() == list(range(len(s)))
+        assert b.input_ids[r, list(span)].tolist() == s
+        assert cells.isdisjoint((r, t) for t in span)
+        cells |= {(r, t) for t in span}
+    assert int((b.input_ids != 0).sum()) == sum(map(len, seqs))  # the rest is padding
+    assert pack([[1] * 40], 0, row_tokens=10).input_ids.shape == (1, 40)  # a long sequence gets a row of its own
+
+
+@pytest.mark.parametrize("arch", ["gpt2", "llama"])
+def test_packed_logits_equal_padded_logits(tiny, tmp_path, arch):
+    """Packing is the same computation: every sequence scores as it does in a padded batch."""
+    source = tiny["gpt2"] if arch == "gpt2" else str(tiny_causal_lm(tmp_path / "llama"))
+    tok, model = load_classifier(source, FinetuneConfig(max_length=32), 2, seed=0)
+    assert model.packable
+    torch.nn.init.normal_(model.head.weight)
+    model.eval()
+    texts = ["a short one", "a much longer sentence with quite a few more words in it", "mid length text", "x"]
+    seqs = tokenize(tok, texts * 3, 32)
+    with torch.no_grad():
+        padded = model(*collate(seqs, 7))
+        packed = model.forward_packed(pack(seqs, 7, row_tokens=24))
+    torch.testing.assert_close(packed, padded, atol=1e-5, rtol=1e-4)
+
+
+def test_encoders_are_not_packed(tiny):
+    _, model = load_classifier(tiny["bert"], FinetuneConfig(), 2, seed=0)
+    assert not model.packable
+
+
+def test_packed_training_learns_the_same_model_with_less_padding(tiny):
+    texts, y = keyword_data(96, seed=0)
+    test_texts, _ = keyword_data(50, seed=1)
+    fits = {}
+    for packing in (True, False):
+        cfg = FinetuneConfig(**FAST, packing=packing, early_stopping=False, device="cpu")
+        fits[packing] = FinetuneClassifier(tiny["gpt2"], "gpt2", cfg, seed=0).fit(texts, np.eye(2)[y], get_loss("xent"))
+    assert fits[True].stats["packed"] and not fits[False].stats["packed"]
+    assert fits[True].stats["padded_tokens"] < fits[False].stats["padded_tokens"]
+    np.testing.assert_allclose(fits[True].predict_proba(test_texts), fits[False].predict_proba(test_texts), atol=1e-4)
+    assert FinetuneConfig(packing=False).key() == FinetuneConfig().key()  # same computation, same cache key
+    assert "packing" not in FinetuneConfig().model_dump()  # default dumps (and run hashes) unchanged
 
 
 @pytest.mark.parametrize("dropout", [True, False])

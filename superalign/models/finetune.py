@@ -6,7 +6,8 @@ any registered loss, which receives ``step_frac`` exactly as for probes:
 
 - AdamW (no weight decay on biases and norms), cosine schedule with linear warm-up
   (``transformers.get_cosine_schedule_with_warmup``), gradient clipping, gradient accumulation;
-- dynamic padding and length-grouped batches; pre-tokenized inputs; inference in length order;
+- dynamic padding and length-grouped batches, and for causal LMs batches packed into rows of
+  several sequences (``hf.pack``); pre-tokenized inputs; inference in length order;
 - full fine-tuning or LoRA (peft); gradient checkpointing; bf16 autocast on CUDA (and, opt-in, on CPU);
 - early stopping on a validation set labelled by the *supervisor* (for a W2S student these are
   weak-model labels: the student never sees ground truth, not even for model selection), keeping
@@ -39,6 +40,7 @@ from .hf import (
     collate,
     length_grouped_batches,
     load_classifier,
+    pack,
     random_batches,
     resolve_device,
     sorted_batches,
@@ -123,9 +125,17 @@ class FinetuneClassifier:
         ids = tokenize(self._tokenizer, texts, self.config.max_length)
         return ids, np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
 
-    def _batch(self, ids: list[list[int]], idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        x, m = collate([ids[i] for i in idx], self._pad)
-        return x.to(self.device, non_blocking=True), m.to(self.device, non_blocking=True)
+    def _forward(self, ids: list[list[int]], idx: np.ndarray) -> tuple[torch.Tensor, int]:
+        """Logits of examples ``idx``, and the tokens computed (real + padding): packed into rows
+        when the settings and the model allow it, else padded to the longest."""
+        seqs = [ids[i] for i in idx]
+        if self.config.packing and self._model.packable:
+            batch = pack(seqs, self._pad).to(self.device)
+            with self._autocast():
+                return self._model.forward_packed(batch), batch.input_ids.numel()
+        x, m = collate(seqs, self._pad)
+        with self._autocast():
+            return self._model(x.to(self.device, non_blocking=True), m.to(self.device, non_blocking=True)), x.numel()
 
     @torch.inference_mode()
     def _logits(self, ids: list[list[int]], lengths: np.ndarray) -> torch.Tensor:
@@ -134,8 +144,7 @@ class FinetuneClassifier:
         self._model.eval()
         out = torch.empty(len(ids), self._model.head.out_features)
         for idx in sorted_batches(lengths, self.config.predict_batch_size):
-            with self._autocast():
-                out[torch.from_numpy(idx)] = self._model(*self._batch(ids, idx)).float().cpu()
+            out[torch.from_numpy(idx)] = self._forward(ids, idx)[0].float().cpu()
         self._model.train(was_training)
         return out
 
@@ -211,11 +220,9 @@ class FinetuneClassifier:
                 frac = step / total
                 for j in range(0, len(batch), micro):
                     idx = batch[j : j + micro]
-                    x, m = self._batch(ids, idx)
+                    logits, computed = self._forward(ids, idx)
                     n_tokens += int(lengths[idx].sum())
-                    n_padded += x.numel()
-                    with self._autocast():
-                        logits = model(x, m)
+                    n_padded += computed
                     targets = y[idx].to(self.device)
                     if gold is None:
                         out = loss(logits, targets, frac)
@@ -256,6 +263,7 @@ class FinetuneClassifier:
             "train_tokens": n_tokens,
             "padded_tokens": n_padded,
             "stopped_early": step < total,
+            "packed": cfg.packing and model.packable,
             "best_step": stopper.best_step,
         }
         model.eval()

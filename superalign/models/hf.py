@@ -11,13 +11,17 @@ The pieces `FinetuneClassifier` (``models/finetune.py``) and the benchmark are b
 - `collate`: dynamic padding to the longest sequence of a batch.
 - `length_grouped_batches`: shuffled batches of similar lengths (the megabatch scheme of
   Hugging Face's ``LengthGroupedSampler``), so little compute goes to padding.
+- `pack`: a causal LM's batch as a few rows of several sequences each, position ids restarting at
+  every sequence, so attention stays within each sequence and almost no compute goes to padding.
 """
 
 from __future__ import annotations
 
 import inspect
 import logging
+import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -99,9 +103,29 @@ class SequenceClassifier(nn.Module):
         if self._positions:
             kwargs["position_ids"] = (attention_mask.long().cumsum(-1) - 1).clamp_min(0)
         hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask, **kwargs).last_hidden_state
-        pooled = self.pool(hidden, attention_mask)
+        return self._head(self.pool(hidden, attention_mask))
+
+    def forward_packed(self, batch: PackedBatch) -> torch.Tensor:
+        """Logits of the sequences of a `pack`-ed batch, in the order they were given."""
+        hidden = self.backbone(
+            input_ids=batch.input_ids, position_ids=batch.position_ids, **self._extra
+        ).last_hidden_state
+        return self._head(hidden[batch.row, batch.end])
+
+    def _head(self, pooled: torch.Tensor) -> torch.Tensor:
         with torch.autocast(device_type=pooled.device.type, enabled=False):
             return self.head(pooled.float())
+
+    @property
+    def packable(self) -> bool:
+        """Whether `forward_packed` computes what `forward` does: a causal LM pooled at its last
+        token whose attention masks come from transformers' ``masking_utils``, which keeps the
+        sequences of a packed row apart when position ids restart (transformers >= 4.53)."""
+        if not (self._positions and self.pooling == "last"):
+            return False
+        base = self.backbone.get_base_model() if hasattr(self.backbone, "get_base_model") else self.backbone
+        module = sys.modules.get(type(base).__module__)
+        return hasattr(module, "create_causal_mask") and base.config._attn_implementation in ("sdpa", "eager")
 
 
 def no_dropout(config: Any) -> dict[str, float]:
@@ -191,6 +215,56 @@ def collate(seqs: Sequence[Sequence[int]], pad_id: int, side: str = "right") -> 
         else:
             ids[i, t - len(s) :], mask[i, t - len(s) :] = s, 1
     return torch.from_numpy(ids), torch.from_numpy(mask)
+
+
+@dataclass
+class PackedBatch:
+    """Sequences packed into rows: ``input_ids`` and ``position_ids`` are (rows, row length);
+    sequence i's last token is at ``[row[i], end[i]]``."""
+
+    input_ids: torch.Tensor
+    position_ids: torch.Tensor
+    row: torch.Tensor
+    end: torch.Tensor
+
+    def to(self, device: torch.device) -> PackedBatch:
+        return PackedBatch(*(t.to(device, non_blocking=True) for t in vars(self).values()))
+
+
+def _first_fit(lengths: list[int], cap: int) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """First fit by decreasing length into rows of ``cap`` tokens: each sequence's row and start,
+    the number of rows and the longest row."""
+    used: list[int] = []  # tokens per row
+    row, start = np.zeros(len(lengths), dtype=np.int64), np.zeros(len(lengths), dtype=np.int64)
+    for i in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
+        r = next((r for r, u in enumerate(used) if u + lengths[i] <= cap), len(used))
+        if r == len(used):
+            used.append(0)
+        row[i], start[i] = r, used[r]
+        used[r] += lengths[i]
+    return row, start, len(used), max(used)
+
+
+def pack(seqs: Sequence[Sequence[int]], pad_id: int, row_tokens: int = 128) -> PackedBatch:
+    """Pack sequences into rows, first fit by decreasing length (Krell et al. 2021, "Efficient
+    sequence packing without cross-contamination"), with the row length between the longest
+    sequence and ``row_tokens`` that computes the fewest tokens (then the shortest rows).
+
+    Position ids restart at 0 with every sequence, and each pad token at the end of a row is a
+    segment of its own (position 0), so a model whose causal mask separates segments
+    (`SequenceClassifier.packable`) sees each sequence exactly as it would alone.
+    """
+    lengths = [len(s) for s in seqs]
+    longest = max(lengths)
+    caps = range(longest, max(row_tokens, longest) + 1, max(1, longest // 8))
+    row, start, rows, width = min((_first_fit(lengths, c) for c in caps), key=lambda f: (f[2] * f[3], f[3]))
+    ids = np.full((rows, width), pad_id, dtype=np.int64)
+    pos = np.zeros_like(ids)
+    for i, s in enumerate(seqs):
+        ids[row[i], start[i] : start[i] + len(s)] = s
+        pos[row[i], start[i] : start[i] + len(s)] = np.arange(len(s))
+    end = start + np.fromiter((len(s) for s in seqs), dtype=np.int64, count=len(seqs)) - 1
+    return PackedBatch(*(torch.from_numpy(a) for a in (ids, pos, row, end)))
 
 
 def length_grouped_batches(

@@ -48,6 +48,11 @@ class FinetuneConfig(BaseModel):
         True, description="train with the model's dropout probabilities (false: all zero, as in the reference)"
     )
     group_by_length: bool = Field(True, description="length-grouped batches (dynamic padding is always on)")
+    packing: bool = Field(
+        True,
+        description="causal LMs: train on each batch packed into rows of several sequences (position ids "
+        "restart per sequence, attention stays within it): the same computation with almost no padding",
+    )
     gradient_checkpointing: bool = False
     early_stopping: bool = Field(
         True, description="stop on the val set labelled by the supervisor; keep the best weights"
@@ -66,11 +71,13 @@ class FinetuneConfig(BaseModel):
 
     @model_serializer(mode="wrap")
     def _without_new_defaults(self, handler: Any) -> dict[str, Any]:
-        """Fields added after runs were cached (`cpu_bf16`) are left out of dumps while off, so
-        every config and stage key without them keeps the hash it had before they existed."""
+        """Fields added after runs were cached (`cpu_bf16`, `packing`) are left out of dumps while at
+        their defaults, so every config and stage key without them keeps the hash it had before."""
         data = handler(self)
         if not self.cpu_bf16:
             data.pop("cpu_bf16", None)
+        if self.packing:
+            data.pop("packing", None)
         return data
 
     @model_validator(mode="after")
@@ -80,8 +87,9 @@ class FinetuneConfig(BaseModel):
         return self
 
     def key(self) -> dict:
-        """The settings that change what is learned (for cache keys): not device or bookkeeping."""
-        return self.model_dump(exclude={"device", "predict_batch_size", "save_checkpoint"})
+        """The settings that change what is learned (for cache keys): not device, bookkeeping, or
+        `packing` (the same computation up to float rounding)."""
+        return self.model_dump(exclude={"device", "predict_batch_size", "save_checkpoint", "packing"})
 
 
 class LMPretrainConfig(BaseModel):
