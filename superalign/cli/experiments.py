@@ -84,7 +84,7 @@ def run(
     A generation task (e.g. --task sentiment_continuation) runs setting A of generative W2S: a weak
     teacher LM's continuations fine-tune a strong student LM (defaults: weak smollm2@8, strong smollm2;
     settings under sft.*), scored by a gold judge. --task refusal: a weak prompt classifier (default
-    tfidf) decides which train prompts the strong chat model is fine-tuned to refuse; scored by the
+    static) decides which train prompts the strong chat model is fine-tuned to refuse; scored by the
     prompts' labels and the refusal detector (harmful compliance and over-refusal, apart).
     """
     from ..store import Store

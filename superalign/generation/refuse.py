@@ -49,7 +49,11 @@ class RefuseConfig(RunConfig):
     """Weak prompt classifier -> strong chat model on ``refusal`` (``superalign run --task refusal``)."""
 
     task: str = "refusal"
-    weak: str = Field("tfidf", description="the weak supervisor: a ladder classifier fit on train_gt labels")
+    weak: str = Field(
+        "static",
+        description="the weak supervisor: a ladder classifier fit on train_gt labels (static: a real gap to the "
+        "ceiling, 0.78 vs 0.90; tfidf is nearly as good as the ceiling)",
+    )
     strong: str = Field("smollm2", description="the strong chat model: smollm2, a causal-LM folder or a hub id")
     methods: list[str] = Field(default_factory=lambda: ["sft", "confident"])
     sft: SFTSettings = Field(default_factory=lambda: SFTSettings(epochs=2, max_length=112))
