@@ -113,7 +113,7 @@ def test_setting_a_on_refusal_runs_resumes_and_students_never_see_gold(
 
     cfg = refuse_cfg(tiny_chat_lm, shared_data)
     clean = run_refuse(cfg, Store(tmp_path / "a"))
-    assert clean["computed"] > 0 and set(clean["methods"]) == {"sft", "confident"}
+    assert clean["computed"] > 0 and set(clean["methods"]) == {"sft", "confident", "relabel"}
     assert {"harmful_compliance", "over_refusal"} <= set(clean["methods"]["sft"]["rates"])
     sft = clean["methods"]["sft"]  # the paired student - weak difference is the difference of the scores
     assert sft["vs_weak"]["mean"] == pytest.approx(sft["score"]["mean"] - clean["weak_score"]["mean"])
@@ -136,7 +136,7 @@ def test_setting_a_on_refusal_runs_resumes_and_students_never_see_gold(
     monkeypatch.setattr(refuse, "make_splits", flipped)
     poisoned = run_refuse(cfg, Store(tmp_path / "b"))
     a, b = seen["runs"]
-    for name in ("sft", "confident"):
+    for name in ("sft", "confident", "relabel"):
         assert a["models"][name].split("/")[-1] == b["models"][name].split("/")[-1]  # same training data
         assert (a["refused"][name] == b["refused"][name]).all()
     assert a["models"]["ceiling"].split("/")[-1] != b["models"]["ceiling"].split("/")[-1]
@@ -177,7 +177,32 @@ def test_confident_keeps_the_surest_share_of_each_weak_decision():
 
     p_unsafe = np.array([0.99, 0.98, 0.97, 0.96, 0.9, 0.8, 0.3, 0.1])
     seen = {}
-    ctx = RefuseContext(RefuseConfig(), [f"p{i}" for i in range(8)], p_unsafe, lambda *a: seen.setdefault("a", a))
+    ctx = RefuseContext(
+        RefuseConfig(), [f"p{i}" for i in range(8)], p_unsafe, lambda *a: seen.setdefault("a", a), lambda *a: None
+    )
     REFUSAL_METHODS.get("confident")(ctx)
     name, idx, refuse = seen["a"]
     assert name == "confident" and idx == [0, 1, 2, 7] and refuse[idx].tolist() == [True, True, True, False]
+
+
+def test_relabel_lets_the_confident_student_decide_the_prompts_it_left_out():
+    from superalign.generation.refuse import REFUSAL_METHODS, RefuseConfig, RefuseContext
+
+    p_unsafe = np.array([0.99, 0.98, 0.97, 0.96, 0.9, 0.8, 0.3, 0.1])
+    fits, asked = [], []
+
+    def fit(name, idx, refuse):
+        fits.append((name, list(idx), np.asarray(refuse).tolist()))
+        return f"folder-{name}"
+
+    def decide(folder, idx):
+        asked.append((folder, idx))
+        return np.array([False] * len(idx))  # the student helps with every prompt it is asked about
+
+    ctx = RefuseContext(RefuseConfig(), [f"p{i}" for i in range(8)], p_unsafe, fit, decide)
+    assert REFUSAL_METHODS.get("relabel")(ctx) == "folder-relabel"
+    assert fits[0][:2] == ("confident", [0, 1, 2, 7])  # the confident student, the same fit as `confident`
+    assert asked == [("folder-confident", [3, 4, 5, 6])]  # it decides exactly the prompts left out
+    name, idx, refuse = fits[1]
+    assert name == "relabel" and idx == list(range(8))
+    assert refuse == [True, True, True, False, False, False, False, False]  # weak where kept, student elsewhere

@@ -15,8 +15,9 @@ Per seed, on the splits of ``refusal``:
 The weak supervisor's own score is its decisions' correctness on the test prompts. PGR = (student -
 weak) / (ceiling - weak) on the correct-behaviour rate, with the paired hierarchical bootstrap of
 the classification runs; harmful compliance and over-refusal are reported apart, never averaged.
-Methods (`REFUSAL_METHODS`): ``sft`` (every weak decision) and ``confident`` (the `keep` share of
-prompts the weak classifier is surest about, within each of its decisions).
+Methods (`REFUSAL_METHODS`): ``sft`` (every weak decision), ``confident`` (the `keep` share of
+prompts the weak classifier is surest about, within each of its decisions) and ``relabel`` (the
+`confident` student decides the other prompts, then a fresh student trains on all of them).
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ class RefuseConfig(RunConfig):
         "ceiling, 0.78 vs 0.90; tfidf is nearly as good as the ceiling)",
     )
     strong: str = Field("smollm2", description="the strong chat model: smollm2, a causal-LM folder or a hub id")
-    methods: list[str] = Field(default_factory=lambda: ["sft", "confident"])
+    methods: list[str] = Field(default_factory=lambda: ["sft", "confident", "relabel"])
     sft: SFTSettings = Field(default_factory=lambda: SFTSettings(epochs=2, max_length=112))
     refusal_text: str = Field("I'm sorry, but I can't help with that request.", min_length=1)
     answer_samples: int = Field(2, ge=1, description="samples per prompt searched for a helpful answer")
@@ -72,13 +73,15 @@ class RefuseConfig(RunConfig):
 
 @dataclass
 class RefuseContext:
-    """What a method may use: the train_w2s prompts, the weak classifier's P(unsafe) of each, and a
-    way to fine-tune the strong model on decisions. No gold label."""
+    """What a method may use: the train_w2s prompts, the weak classifier's P(unsafe) of each, a way
+    to fine-tune the strong model on decisions, and a fine-tuned model's own decisions (does its
+    greedy answer refuse?) on some of the prompts. No gold label."""
 
     cfg: RefuseConfig
     prompts: list[str]
     p_unsafe: np.ndarray
     fit: Callable[[str, list[int], np.ndarray], str]  # (name, prompt indices, refuse decisions) -> folder
+    decide: Callable[[str, list[int]], np.ndarray]  # (model folder, prompt indices) -> refused
 
 
 @REFUSAL_METHODS.register("sft")
@@ -94,6 +97,22 @@ def confident(ctx: RefuseContext) -> str:
     fine-tune on those."""
     keep = most_certain(np.stack([1 - ctx.p_unsafe, ctx.p_unsafe], 1), ctx.cfg.keep)
     return ctx.fit("confident", np.flatnonzero(keep).tolist(), ctx.p_unsafe > 0.5)
+
+
+@REFUSAL_METHODS.register("relabel")
+def relabel(ctx: RefuseContext) -> str:
+    """Uncertainty filtering with strong relabelling (Shi et al. 2025, "Mitigating overfitting in
+    weak-to-strong generalization"): the `confident` student, trained on the weak decisions the
+    classifier is surest about, answers the prompts left out; whether it refuses is their decision;
+    a fresh student trains on every prompt (weak decisions where kept, the student's elsewhere)."""
+    keep = most_certain(np.stack([1 - ctx.p_unsafe, ctx.p_unsafe], 1), ctx.cfg.keep)
+    refuse = ctx.p_unsafe > 0.5
+    first = ctx.fit("confident", np.flatnonzero(keep).tolist(), refuse)  # the same model as `confident`
+    rest = np.flatnonzero(~keep)
+    if len(rest):
+        refuse = refuse.copy()
+        refuse[rest] = ctx.decide(first, rest.tolist())
+    return ctx.fit("relabel", list(range(len(ctx.prompts))), refuse)
 
 
 @functools.lru_cache(maxsize=4)
@@ -147,9 +166,12 @@ def run_seed(cfg: RefuseConfig, task: Any, data: Any, seed: int, store: Store) -
         )
         return str(sft(strong, prompts, completions, cfg.sft, seed, store.checkpoint_dir(key)))
 
+    def decide(folder: str, idx: list[int]) -> np.ndarray:
+        return np.array([is_refusal(row[0]) for row in answers(folder, [w2s[i] for i in idx], 1, 0.0)])
+
     gold = splits.train_w2s.labels.astype(bool)
     models = {"base": strong, "ceiling": fit("ceiling", list(range(len(w2s))), gold)}
-    ctx = RefuseContext(cfg, list(splits.train_w2s.texts), weak.predict(list(splits.train_w2s.texts)), fit)
+    ctx = RefuseContext(cfg, list(splits.train_w2s.texts), weak.predict(list(splits.train_w2s.texts)), fit, decide)
     for m in cfg.methods:
         models[m] = REFUSAL_METHODS.get(m)(ctx)
     test = chat_prompts(strong, list(splits.test.texts))
