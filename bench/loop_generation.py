@@ -13,6 +13,7 @@ refined by DPO (LoRA) through TRL, for each human budget; then:
 
 usage: python bench/loop_generation.py [--seeds 0] [--budgets 0,50] [--ceiling] [--frozen] [--rounds 2]
                                        [--attack-size 12] [--eval-size 24] [--test 64] [--store runs]
+                                       [--set KEY=VALUE ...]   (any RedTeamConfig field, e.g. train=sft)
 """
 
 from __future__ import annotations
@@ -54,8 +55,10 @@ def main() -> None:
     ap.add_argument("--eval-size", type=int, default=24)
     ap.add_argument("--test", type=int, default=64, help="held-out test prompts per seed")
     ap.add_argument("--store", default="runs")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a config override, repeatable")
     args = ap.parse_args()
 
+    from superalign.config import apply_overrides
     from superalign.metrics import PGRAnalysis
     from superalign.redteam import RedTeamConfig, run_red_team
     from superalign.store import Store
@@ -72,7 +75,7 @@ def main() -> None:
     budgets = [int(b) for b in args.budgets.split(",") if b] + ([CEILING_BUDGET] if args.ceiling else [])
     cfgs = {}
     for b in budgets:
-        cfgs[b] = RedTeamConfig(**base, human_budget=b)
+        cfgs[b] = RedTeamConfig(**apply_overrides({**base, "human_budget": b}, args.set))
         t0 = time.perf_counter()
         summary = run_red_team(cfgs[b], store)
         print_red_team(summary, cached=not summary["computed"])
@@ -96,7 +99,8 @@ def main() -> None:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB (Linux)
     print(f"peak memory (max RSS of this process): {peak:.2f} GiB")
     if args.frozen:
-        cfg = RedTeamConfig(**base, human_budget=0, attackers=["llm"], freeze_learner=True)
+        frozen = {**base, "human_budget": 0, "attackers": ["llm"], "freeze_learner": True}
+        cfg = RedTeamConfig(**apply_overrides(frozen, args.set))
         summary = run_red_team(cfg, store)
         print_red_team(summary, cached=not summary["computed"])
         print(f"self-play attacker vs a frozen learner, training ASR by round: {summary['train_asr']['llm']}")
