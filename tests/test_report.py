@@ -108,7 +108,7 @@ def refusal_summaries(store: Store) -> None:
     per_seed = []
     for _ in cfg.seeds:
         unsafe = rng.random(200) < 0.6
-        acc = {"base": 0.5, "weak": 0.7, "ceiling": 0.9, "sft": 0.78, "confident": 0.8}
+        acc = {"base": 0.5, "weak": 0.7, "ceiling": 0.9, "sft": 0.78, "confident": 0.8, "relabel": 0.84}
         per_seed.append(
             {"unsafe": unsafe, "refused": {m: np.where(rng.random(200) < a, unsafe, ~unsafe) for m, a in acc.items()}}
         )
@@ -179,7 +179,7 @@ def test_report_over_a_store_has_every_figure_and_every_cell(written):
     kinds = [r["kind"] for r in rows]
     # W2S: 4 pairs x 2 methods, each with all its seeds (the 1-seed runs are the same runs: left out)
     assert kinds.count("w2s") == 8 and kinds.count("loop") == 2 and kinds.count("teach") == 1
-    assert kinds.count("best_of_n") == 3 and kinds.count("refuse") == 2
+    assert kinds.count("best_of_n") == 3 and kinds.count("refuse") == 3  # one row per method
     assert kinds.count("red_team") == 5 * 2  # 2 attackers' ASR, over-refusal, compliance, correct x 2 rounds
     assert {r["seeds"] for r in rows if r["kind"] == "w2s"} == {"0 1"}
     page = written.html.read_text()
