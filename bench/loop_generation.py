@@ -85,11 +85,12 @@ def main() -> None:
         correct = {"weak": final_correct(store, cfgs[0])}
         for b in budgets[1:]:
             correct["ceiling" if b == CEILING_BUDGET else f"budget {b}"] = final_correct(store, cfgs[b])
-        if "ceiling" not in correct:
-            correct["ceiling"] = correct[f"budget {budgets[1]}"]  # no ceiling run: PGR is not meaningful
+        shown = list(correct)
+        if "ceiling" not in correct:  # PGRAnalysis needs one; without a ceiling run no PGR is printed
+            correct["ceiling"] = correct[f"budget {budgets[1]}"]
         a = PGRAnalysis(correct, n_boot=1000)
         print("\nfinal-round correct behaviour (floor = budget 0, the critic alone)")
-        for name in correct:
+        for name in shown:
             row = f"  {name:>9}: {a.score(name).fmt()}"
             if name != "weak":
                 row += f"   vs budget 0: {a.diff(name, 'weak').fmt()}"
