@@ -84,17 +84,19 @@ def main() -> None:
         "finetune": {"epochs": args.epochs},
     }
     store = Store(args.store)
+    cfgs = {
+        pretrain: ExperimentConfig(**apply_overrides({**base, "lm_pretrain": {"enabled": pretrain}}, list(args.set)))
+        for pretrain in (False, True)
+    }
+    task = get_task(cfgs[False].task, **cfgs[False].task_args)  # the two runs differ only in lm_pretrain
+    sizes, data = cfgs[False].split_sizes(task).model_dump(), task.load()
+    tests = [make_splits(data, sizes, seed=s, data_seed=cfgs[False].data_seed).test.labels for s in cfgs[False].seeds]
     correct: dict[str, list[np.ndarray]] = {}
-    for pretrain in (False, True):
-        cfg = ExperimentConfig(**apply_overrides({**base, "lm_pretrain": {"enabled": pretrain}}, list(args.set)))
+    for pretrain, cfg in cfgs.items():
         t = time.perf_counter()
         res = run_experiment(cfg, store)
         print(f"\nlm_pretrain {'on' if pretrain else 'off'}: {time.perf_counter() - t:.0f} s (run {cfg.hash()})")
         print_summary(res.summary)
-        task = get_task(cfg.task, **cfg.task_args)
-        sizes = cfg.split_sizes(task).model_dump()
-        data = task.load()
-        tests = [make_splits(data, sizes, seed=s, data_seed=cfg.data_seed).test.labels for s in cfg.seeds]
         for name, vectors in correct_per_seed(res, store, tests).items():
             if pretrain and name == "weak":
                 assert all((a == b).all() for a, b in zip(vectors, correct["weak"])), "the weak model differs"

@@ -95,8 +95,12 @@ def confident(ctx: RefuseContext) -> str:
     """Keep the `keep` share of prompts the weak classifier is surest about within each of its two
     decisions (refuse / help), so their balance is kept, as the classification `confident` does;
     fine-tune on those."""
-    keep = most_certain(np.stack([1 - ctx.p_unsafe, ctx.p_unsafe], 1), ctx.cfg.keep)
-    return ctx.fit("confident", np.flatnonzero(keep).tolist(), ctx.p_unsafe > 0.5)
+    return ctx.fit("confident", np.flatnonzero(_surest(ctx)).tolist(), ctx.p_unsafe > 0.5)
+
+
+def _surest(ctx: RefuseContext) -> np.ndarray:
+    """Mask of the `keep` share of prompts the weak classifier is surest about, per decision."""
+    return most_certain(np.stack([1 - ctx.p_unsafe, ctx.p_unsafe], 1), ctx.cfg.keep)
 
 
 @REFUSAL_METHODS.register("relabel")
@@ -105,7 +109,7 @@ def relabel(ctx: RefuseContext) -> str:
     weak-to-strong generalization"): the `confident` student, trained on the weak decisions the
     classifier is surest about, answers the prompts left out; whether it refuses is their decision;
     a fresh student trains on every prompt (weak decisions where kept, the student's elsewhere)."""
-    keep = most_certain(np.stack([1 - ctx.p_unsafe, ctx.p_unsafe], 1), ctx.cfg.keep)
+    keep = _surest(ctx)
     refuse = ctx.p_unsafe > 0.5
     first = ctx.fit("confident", np.flatnonzero(keep).tolist(), refuse)  # the same model as `confident`
     rest = np.flatnonzero(~keep)

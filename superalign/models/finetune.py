@@ -117,6 +117,7 @@ class FinetuneClassifier:
         self._tokenizer, model = load_classifier(self.source, self.config, num_labels, self.seed)
         self._model = model.to(self.device)
         self._pad = self._tokenizer.pad_token_id
+        self._packed = self.config.packing and self._model.packable  # decided once per model
 
     def _trainable(self) -> dict[str, torch.nn.Parameter]:
         return {n: p for n, p in self._model.named_parameters() if p.requires_grad}
@@ -129,7 +130,7 @@ class FinetuneClassifier:
         """Logits of examples ``idx``, and the tokens computed (real + padding): packed into rows
         when the settings and the model allow it, else padded to the longest."""
         seqs = [ids[i] for i in idx]
-        if self.config.packing and self._model.packable:
+        if self._packed:
             batch = pack(seqs, self._pad).to(self.device)
             with self._autocast():
                 return self._model.forward_packed(batch), batch.input_ids.numel()
@@ -263,7 +264,7 @@ class FinetuneClassifier:
             "train_tokens": n_tokens,
             "padded_tokens": n_padded,
             "stopped_early": step < total,
-            "packed": cfg.packing and model.packable,
+            "packed": self._packed,
             "best_step": stopper.best_step,
         }
         model.eval()

@@ -263,7 +263,7 @@ def pack(seqs: Sequence[Sequence[int]], pad_id: int, row_tokens: int = 128) -> P
     for i, s in enumerate(seqs):
         ids[row[i], start[i] : start[i] + len(s)] = s
         pos[row[i], start[i] : start[i] + len(s)] = np.arange(len(s))
-    end = start + np.fromiter((len(s) for s in seqs), dtype=np.int64, count=len(seqs)) - 1
+    end = start + np.asarray(lengths, dtype=np.int64) - 1
     return PackedBatch(*(torch.from_numpy(a) for a in (ids, pos, row, end)))
 
 
