@@ -9,9 +9,12 @@ refined by DPO (LoRA) through TRL, for each human budget; then:
 2. the final round's correct-behaviour rate per budget, its paired change from round 0, and PGR =
    (budget - critic-only floor) / (gold ceiling - floor), the ceiling being the loop in which the
    human labels every query it can (``--ceiling``);
-3. with ``--frozen``: the self-play attacker's ASR against a fixed learner, round over round (does it learn?).
+3. with ``--selections``: every budget under each human selection policy, and each policy's paired
+   difference to the first one (where is a scarce label worth most?);
+4. with ``--frozen``: the self-play attacker's ASR against a fixed learner, round over round (does it learn?).
 
 usage: python bench/loop_generation.py [--seeds 0] [--budgets 0,50] [--ceiling] [--frozen] [--rounds 2]
+                                       [--selections disagreement,uncertainty,random]
                                        [--attack-size 12] [--eval-size 24] [--test 64] [--store runs]
                                        [--set KEY=VALUE ...]   (any RedTeamConfig field, e.g. train=sft)
 """
@@ -50,6 +53,7 @@ def main() -> None:
     ap.add_argument("--budgets", default="0,50", help='human budgets ("" for none, e.g. with --frozen alone)')
     ap.add_argument("--ceiling", action="store_true", help="also run the gold ceiling (every query labelled)")
     ap.add_argument("--frozen", action="store_true", help="also run the llm attacker against a frozen learner")
+    ap.add_argument("--selections", default="", help="human selection policies to compare (default: the config's)")
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--attack-size", type=int, default=12)
     ap.add_argument("--eval-size", type=int, default=24)
@@ -73,27 +77,32 @@ def main() -> None:
         sizes={"train_gt": 200, "train_w2s": 300, "val": 1, "test": args.test},
     )
     budgets = [int(b) for b in args.budgets.split(",") if b] + ([CEILING_BUDGET] if args.ceiling else [])
-    cfgs = {}
+    selections = [s for s in args.selections.split(",") if s] or [None]
+    cfgs = {}  # name in the final table -> config
     for b in budgets:
-        cfgs[b] = RedTeamConfig(**apply_overrides({**base, "human_budget": b}, args.set))
-        t0 = time.perf_counter()
-        summary = run_red_team(cfgs[b], store)
-        print_red_team(summary, cached=not summary["computed"])
-        took = time.perf_counter() - t0
-        print(f"budget {b}: {took:.0f} s; attack success in training rounds: {summary['train_asr']}")
-    if 0 in cfgs and len(cfgs) > 1:
-        correct = {"weak": final_correct(store, cfgs[0])}
-        for b in budgets[1:]:
-            correct["ceiling" if b == CEILING_BUDGET else f"budget {b}"] = final_correct(store, cfgs[b])
+        for sel in selections if 0 < b < CEILING_BUDGET else [None]:
+            name = "weak" if b == 0 else "ceiling" if b == CEILING_BUDGET else f"budget {b} {sel or ''}".strip()
+            over = {**base, "human_budget": b, **({"selection": sel} if sel else {})}
+            cfgs[name] = cfg = RedTeamConfig(**apply_overrides(over, args.set))
+            t0 = time.perf_counter()
+            summary = run_red_team(cfg, store)
+            print_red_team(summary, cached=not summary["computed"])
+            took = time.perf_counter() - t0
+            print(f"{name}: {took:.0f} s; attack success in training rounds: {summary['train_asr']}")
+    if "weak" in cfgs and len(cfgs) > 1:
+        correct = {name: final_correct(store, cfg) for name, cfg in cfgs.items()}
         shown = list(correct)
         if "ceiling" not in correct:  # PGRAnalysis needs one; without a ceiling run no PGR is printed
-            correct["ceiling"] = correct[f"budget {budgets[1]}"]
+            correct["ceiling"] = correct[shown[1]]
         a = PGRAnalysis(correct, n_boot=1000)
         print("\nfinal-round correct behaviour (floor = budget 0, the critic alone)")
         for name in shown:
             row = f"  {name:>9}: {a.score(name).fmt()}"
             if name != "weak":
                 row += f"   vs budget 0: {a.diff(name, 'weak').fmt()}"
+            base_sel = " ".join(name.split()[:2] + [str(selections[0])])  # the same budget, first policy
+            if name.startswith("budget") and selections[0] and name != base_sel:
+                row += f"   vs {selections[0]}: {a.diff(name, base_sel).fmt()}"
             if name.startswith("budget") and args.ceiling:
                 row += f"   PGR: {a.pgr(name).fmt()}"
             print(row)

@@ -22,7 +22,7 @@ from superalign.oversight import (
     select_for_human,
 )
 from superalign.oversight.attackers import clean_generation
-from superalign.oversight.oracle import disagreement_policy
+from superalign.oversight.oracle import critic_uncertainty_policy, disagreement_policy
 from superalign.oversight.perturb import ANTONYMS, SYNONYMS, char_noise, greedy_attack, tokenize, word_edits
 
 from .conftest import require_assets
@@ -313,6 +313,8 @@ def test_disagreement_policy_and_selection_respect_oracle_and_sources():
     vs = [Verdict.from_probs(np.array(p)) for p in ([0.55, 0.45], [0.99, 0.01], [0.55, 0.45], [0.55, 0.45], [0.6, 0.4])]
     s = disagreement_policy(lp, vs, np.random.default_rng(0))
     assert s[0] > s[1] and s[0] > s[2]  # disagrees and the critic is unsure
+    c = critic_uncertainty_policy(lp, vs, np.random.default_rng(0))
+    assert c[0] == c[2] == c[3] > c[4] > c[1]  # the critic's margin alone, whatever the learner says
     qs = [
         q(0, "a"),
         q(1, "b"),

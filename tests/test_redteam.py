@@ -180,3 +180,15 @@ def test_cli_loop_on_refusal_prints_every_round_and_refuses_bad_critic_models(ti
     assert "ASR templates" in r.output and "over-refusal" in r.output and "correct behaviour" in r.output
     bad = CliRunner().invoke(app, [*base, "--critic-models", "tfidf,static", *sets])
     assert bad.exit_code != 0 and "one prompt classifier" in str(bad.exception or bad.output)
+
+
+def test_learner_uncertainty_is_refused_as_a_selection_policy():
+    """A greedy chat answer is refused or not: the learner's margin is always 1, so `uncertainty`
+    would rank every query alike; the config says so and points at the critic's uncertainty."""
+    from pydantic import ValidationError
+
+    from superalign.redteam import RedTeamConfig
+
+    with pytest.raises(ValidationError, match="critic_uncertainty"):
+        RedTeamConfig(selection="uncertainty")
+    assert RedTeamConfig(selection="critic_uncertainty").selection == "critic_uncertainty"

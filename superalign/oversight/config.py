@@ -79,7 +79,8 @@ class LoopConfig(RunConfig):
     human_budget: int = Field(50, ge=0, description="gold labels the human oracle may give, over all rounds")
     policy: str = Field(
         "disagreement",
-        description="which queries a human labels (a registered selection policy): disagreement, uncertainty, random",
+        description="which queries a human labels (a registered selection policy): "
+        "disagreement, critic_uncertainty, uncertainty, random",
     )
     label_edits: bool = Field(
         False,

@@ -99,6 +99,15 @@ def uncertainty_policy(learner_probs: np.ndarray, verdicts: Sequence[Verdict], r
     return margin_uncertainty(learner_probs)
 
 
+@POLICIES.register("critic_uncertainty")
+def critic_uncertainty_policy(
+    learner_probs: np.ndarray, verdicts: Sequence[Verdict], rng: np.random.Generator
+) -> np.ndarray:
+    """The critic's uncertainty (1 - its margin), whatever the learner did: label where the scalable
+    feedback is least sure (uncertainty sampling, Lewis & Gale 1994, on the critic)."""
+    return margin_uncertainty(_critic_probs(verdicts))
+
+
 @POLICIES.register("random")
 def random_policy(learner_probs: np.ndarray, verdicts: Sequence[Verdict], rng: np.random.Generator) -> np.ndarray:
     """Uniformly random (the baseline every policy should beat)."""

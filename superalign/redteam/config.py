@@ -30,7 +30,8 @@ class RedTeamConfig(RunConfig):
     llm: str = Field("local:smollm2", description="the LLM of the llm attacker and llm critic (get_llm spec)")
     human_budget: int = Field(50, ge=0, description="gold labels the human expert may give, over all rounds")
     selection: str = Field(
-        "disagreement", description="which answers a human labels: disagreement, uncertainty, random"
+        "disagreement",
+        description="which answers a human labels: disagreement, critic_uncertainty, random",
     )
     rounds: int = Field(3, ge=0)
     attack_size: int = Field(16, ge=1, description="queries per attacker per round")
@@ -59,6 +60,8 @@ class RedTeamConfig(RunConfig):
     @field_validator("selection")
     @classmethod
     def _selection(cls, v: str) -> str:
+        if v == "uncertainty":  # the learner's margin: one greedy answer is refused or not, margin 1
+            raise ValueError("the chat learner answers greedily: its uncertainty is always 0; use critic_uncertainty")
         return POLICIES.check(v)
 
     def budget_per_round(self) -> int:
