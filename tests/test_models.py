@@ -48,6 +48,23 @@ def test_local_folders_and_hub_ids_resolve(tmp_path):
         encoder_for(str(tmp_path))
 
 
+def test_static_encoder_encodes_exactly_as_model2vec():
+    """Our reader of model2vec folders (vocabulary-quantized int8 vectors, a Unigram tokenizer whose
+    unknown token is dropped, truncation) gives model2vec's own vectors, bit for bit."""
+    require_assets("static", "vader")
+    from model2vec import StaticModel
+
+    from superalign.data import get_task
+
+    texts = list(get_task("sentiment").load().texts[:500])
+    texts += ["", "   ", ".", "zzqx", "héllo wörld 😀", "a long one " * 600]
+    folder = str(assets.require("static"))
+    ours = StaticEncoder(folder, key="static").encode(texts)
+    theirs = np.asarray(StaticModel.from_pretrained(folder).encode(texts), dtype=np.float32)
+    assert ours.dtype == np.float32 and ours.shape == (len(texts), 64)
+    np.testing.assert_array_equal(ours, theirs)
+
+
 def test_local_folder_copy_encodes_like_the_ladder_model(tmp_path):
     """The hub/local path is real code: a copied sentence-transformers folder loads and matches."""
     require_assets("minilm")

@@ -31,6 +31,30 @@ def test_rerun_is_served_from_cache_and_one_new_method_recomputes_only_itself(sm
     assert len(run_experiment(tuned, store).computed) == n_seeds
 
 
+def test_a_cold_run_encodes_everything_in_one_call_before_its_first_stage(small_cfg, store, monkeypatch):
+    """`prefetch_features`: the first encoder call holds every input of every seed; no later call
+    misses the cache; a fully stored rerun encodes nothing."""
+    from superalign.models import CachedEncoder
+
+    calls = []
+    encode = CachedEncoder.encode
+
+    def spy(self, texts):
+        before = self.misses
+        out = encode(self, texts)
+        calls.append((len(texts), self.misses - before))
+        return out
+
+    monkeypatch.setattr(CachedEncoder, "encode", spy)
+    run_experiment(small_cfg, store)
+    n = sum(SMALL.model_dump().values()) - SMALL.train_gt  # the strong model never reads train_gt
+    assert n - 10 <= calls[0][0] <= len(small_cfg.seeds) * n  # the seeds reshuffle one pool
+    assert all(missed == 0 for _, missed in calls[1:]), calls
+    calls.clear()
+    run_experiment(small_cfg, store)
+    assert calls == []
+
+
 def test_results_table_and_run_folder(small_cfg, store):
     res = run_experiment(small_cfg, store)
     rows = store.rows(small_cfg.hash())

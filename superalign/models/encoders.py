@@ -60,7 +60,7 @@ class SentenceTransformerEncoder:
 
 
 class StaticEncoder:
-    """Static (model2vec-format) embeddings: mean of token vectors, no network."""
+    """Static embeddings in model2vec's folder format: the mean of a text's token vectors, no network."""
 
     def __init__(self, source: str, key: str):
         self.source, self.key = source, key
@@ -69,19 +69,70 @@ class StaticEncoder:
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         if self._model is None:
             self._model = _load_static(self.source)
-        return np.asarray(self._model.encode(list(texts)), dtype=np.float32)
+        return self._model.encode(list(texts))
 
 
 @functools.lru_cache(maxsize=4)
-def _load_static(source: str):
-    """One load per process and folder: model2vec's loader takes seconds (tokenizer copies),
-    far longer than encoding a batch, and every `encoder_for` call builds a new encoder."""
-    from model2vec import StaticModel
-
+def _load_static(source: str) -> StaticVectors:
+    """One load per process and folder (every `encoder_for` call builds a new encoder)."""
     try:
-        return StaticModel.from_pretrained(source)
-    except (OSError, ValueError, FileNotFoundError) as e:
+        return StaticVectors(Path(source))
+    except (OSError, ValueError, KeyError) as e:
         raise ModelError(f"cannot load static model {source!r}: {str(e).splitlines()[0]}") from None
+
+
+class StaticVectors:
+    """A model2vec folder (``model.safetensors``, ``tokenizer.json``, ``config.json``) read with
+    `safetensors` and `tokenizers`, encoding exactly as ``model2vec.StaticModel.encode`` does
+    (tests/test_models.py compares them). We read the folder ourselves because model2vec's
+    constructor deep-copies the tokenizer and sorts its 276k-token vocabulary: about 2 of the
+    3 s it takes to load the bundled model, on every cold run, for nothing encoding needs.
+    """
+
+    def __init__(self, folder: Path):
+        import json
+
+        from safetensors.numpy import load_file
+        from tokenizers import Tokenizer
+
+        tensors = load_file(str(folder / "model.safetensors"))
+        config = json.loads((folder / "config.json").read_text()) if (folder / "config.json").exists() else {}
+        self.embedding = tensors["embeddings"]
+        self.weights, self.mapping = tensors.get("weights"), tensors.get("mapping")  # vocabulary quantization
+        self.normalize = bool(config.get("normalize", False))
+        self.max_length = config.get("max_length", 512)
+        self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self.tokenizer.no_padding()
+        if self.max_length:
+            self.tokenizer.enable_truncation(self.max_length)
+        # model2vec first cuts each text to max_length x the median token length, in characters
+        self.max_chars = self.max_length * int(np.median([len(t) for t in self.tokenizer.get_vocab()]))
+        self.unk_id = self._unk_id()
+
+    def _unk_id(self) -> int | None:
+        """The unknown token's id (model2vec drops it from every text); Unigram keeps it in its JSON."""
+        model = self.tokenizer.model
+        if hasattr(model, "unk_token"):
+            return None if model.unk_token is None else self.tokenizer.token_to_id(model.unk_token)
+        import json
+
+        return json.loads(self.tokenizer.to_str())["model"].get("unk_id")
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        if self.max_length:
+            texts = [t[: self.max_chars] for t in texts]
+        out = np.zeros((len(texts), self.embedding.shape[1]), dtype=np.float32)
+        for i, enc in enumerate(self.tokenizer.encode_batch_fast(texts, add_special_tokens=False)):
+            ids = [t for t in enc.ids if t != self.unk_id]
+            if not ids:
+                continue
+            rows = self.embedding[ids if self.mapping is None else self.mapping[ids]]
+            if self.weights is not None:
+                rows = rows * self.weights[ids][:, None]
+            out[i] = rows.mean(axis=0)
+        if self.normalize:
+            out /= np.linalg.norm(out, axis=1, keepdims=True) + 1e-32
+        return out
 
 
 def _text_hash(text: str) -> bytes:

@@ -40,6 +40,7 @@ from .stages import (
     check_methods,
     fit_predict,
     lm_pretrained,
+    prefetch_features,
     strong_features,
     student_factory,
     supervisor_labels,
@@ -307,12 +308,18 @@ def run_experiment(cfg: ExperimentConfig, store: Store | None = None, progress: 
     rungs = [cfg.factory(spec) for spec in cfg.chain[1:-1]]
     before = len(store.computed)
     tests, probs, rows, runs, golds = [], [], [], [], []
+    all_splits = {seed: make_splits(data, sizes.model_dump(), seed=seed, data_seed=cfg.data_seed) for seed in cfg.seeds}
+
+    def before_compute() -> None:  # once, before the first stage that is not stored
+        check_methods(cfg)
+        prefetch_features(weak, [strong, *rungs], list(all_splits.values()))
+
     with (
-        store.check_before_compute(lambda: check_methods(cfg)),
+        store.check_before_compute(before_compute),
         progress_bar(progress, len(cfg.seeds) * (2 + len(rungs) + len(cfg.methods))) as tick,
     ):
         for seed in cfg.seeds:
-            splits = make_splits(data, sizes.model_dump(), seed=seed, data_seed=cfg.data_seed)
+            splits = all_splits[seed]
             run = run_seed(
                 cfg,
                 splits,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import ast
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -260,9 +260,7 @@ def lm_pretrained(strong: ModelFactory, cfg: ExperimentConfig, splits: Splits, s
     label); unchanged when ``lm_pretrain`` is off or the strong model is not fine-tuned."""
     if not cfg.lm_pretrain.enabled or not strong.finetune:
         return strong
-    texts = [
-        t for x in [*splits.train_w2s.texts, *splits.test.texts] for t in (x if isinstance(x, (tuple, list)) else [x])
-    ]
+    texts = _flat([*splits.train_w2s.texts, *splits.test.texts])
     key = fingerprint(
         "lm_pretrain",
         STAGE_VERSIONS["lm_pretrain"],
@@ -284,3 +282,21 @@ def lm_pretrained(strong: ModelFactory, cfg: ExperimentConfig, splits: Splits, s
     if not (folder / "config.json").exists():  # the stage is cached but its weights were removed
         compute()
     return strong.with_weights(str(folder), f"{strong.key}+lm:{key}")
+
+
+def prefetch_features(weak: ModelFactory, strong: Sequence[ModelFactory], splits: Sequence[Splits]) -> None:
+    """Encode, into the feature cache, every input each frozen encoder of the run will read, in
+    one batched call per encoder: the weak model reads all four splits of every seed, the strong
+    models (and chain rungs) all but ``train_gt``. One length-sorted pass fills fuller batches than
+    a call per seed and split; the stages then find their features cached. No labels involved."""
+    parts = {"weak": ("train_gt", "train_w2s", "val", "test"), "strong": ("train_w2s", "val", "test")}
+    for role, factories in (("weak", [weak]), ("strong", strong)):
+        texts = list(dict.fromkeys(t for s in splits for part in parts[role] for t in _flat(getattr(s, part).texts)))
+        for f in factories:
+            if f.encoder is not None and f.spelling == "off":  # a spelled model encodes normalised texts
+                f.encoder.encode(texts)
+
+
+def _flat(inputs: Sequence) -> list[str]:
+    """Texts, or both sides of (A, B) pairs."""
+    return [t for x in inputs for t in (x if isinstance(x, (tuple, list)) else [x])]
