@@ -153,7 +153,8 @@ def loop(
 
     Example: superalign loop --task sentiment --rounds 5 --human-budget 50 --attacker pool,perturb --critic weak.
     On --task refusal the learner is a chat LLM (default smollm2), red-teamed by --attacker
-    templates,rephrase,llm, judged by --critic weak|llm|self, refined by DPO (settings under dpo.*).
+    templates,rephrase,llm, judged by --critic weak|llm|self, refined by DPO (settings under dpo.*),
+    on one seed unless --seeds says more (3 rounds take ~30 min per seed on 2 CPU cores).
     Finished rounds are stored under STORE/loop-<key>/seed<s>/ and a rerun (or a run with more seeds)
     resumes after them.
     """

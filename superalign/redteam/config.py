@@ -23,6 +23,9 @@ class RedTeamConfig(RunConfig):
     """Who attacks a chat model, who judges its answers, how it learns, how many human labels it may spend."""
 
     task: str = "refusal"
+    # One seed by default: a seed trains the chat model once a round (3 rounds: ~30 min on 2 CPU
+    # cores); --seeds 0,1,2 adds the spread over seeds to every CI.
+    seeds: list[int] = Field(default_factory=lambda: [0])
     learner: str = Field("smollm2", description="the strong chat model: smollm2, a causal-LM folder or a hub id")
     attackers: list[str] = Field(default_factory=lambda: ["templates", "rephrase", "llm"])
     critic: str = Field("weak", description="registered critic: weak, llm or self")
