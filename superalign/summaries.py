@@ -250,7 +250,8 @@ def print_red_team(s: dict, cached: bool = False) -> None:
     """The generative loop: every objective per round [95% CI], and the human labels spent."""
     title = (
         f"{s['task']} loop: learner {s['learner']}, critic {s['critic']}, {s['train']}, human budget "
-        f"{s['human_budget']}, seeds {s['seeds']} (run {s['config_hash']}{', cached' if cached else ''})"
+        f"{s['human_budget']} ({s['selection']}), seeds {s['seeds']} "
+        f"(run {s['config_hash']}{', cached' if cached else ''})"
     )
     t = Table(title=title)
     names = [f"asr_{a}" for a in s["attackers"]] + ["over_refusal", "harmful_compliance", "correct"]

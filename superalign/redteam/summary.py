@@ -48,6 +48,7 @@ def summarize_red_team(cfg: Any, per_seed: list[list[dict[str, Any]]]) -> dict[s
         "attackers": list(cfg.attackers),
         "train": cfg.train,
         "human_budget": cfg.human_budget,
+        "selection": cfg.selection,
         "seeds": list(cfg.seeds),
         "rounds": cfg.rounds,
         "config_hash": cfg.hash(),
