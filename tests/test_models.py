@@ -1,3 +1,4 @@
+import json
 import shutil
 
 import numpy as np
@@ -62,6 +63,21 @@ def test_static_encoder_encodes_exactly_as_model2vec():
     ours = StaticEncoder(folder, key="static").encode(texts)
     theirs = np.asarray(StaticModel.from_pretrained(folder).encode(texts), dtype=np.float32)
     assert ours.dtype == np.float32 and ours.shape == (len(texts), 64)
+    np.testing.assert_array_equal(ours, theirs)
+
+
+def test_static_encoder_without_max_length_truncates_nothing_as_model2vec(tmp_path):
+    """A model2vec config with ``max_length: null`` means no truncation, in both readers."""
+    require_assets("static")
+    from model2vec import StaticModel
+
+    folder = tmp_path / "static"
+    shutil.copytree(assets.require("static"), folder)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "max_length": None}))
+    texts = ["a long one " * 1200, "short"]
+    ours = StaticEncoder(str(folder), key="static-untruncated").encode(texts)
+    theirs = np.asarray(StaticModel.from_pretrained(str(folder)).encode(texts), dtype=np.float32)
     np.testing.assert_array_equal(ours, theirs)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import logging
 import os
 import sqlite3
@@ -90,8 +91,6 @@ class StaticVectors:
     """
 
     def __init__(self, folder: Path):
-        import json
-
         from safetensors.numpy import load_file
         from tokenizers import Tokenizer
 
@@ -103,10 +102,11 @@ class StaticVectors:
         self.max_length = config.get("max_length", 512)
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self.tokenizer.no_padding()
+        self.max_chars = None  # max_length None (or 0): no truncation at all
         if self.max_length:
             self.tokenizer.enable_truncation(self.max_length)
-        # model2vec first cuts each text to max_length x the median token length, in characters
-        self.max_chars = self.max_length * int(np.median([len(t) for t in self.tokenizer.get_vocab()]))
+            # model2vec first cuts each text to max_length x the median token length, in characters
+            self.max_chars = self.max_length * int(np.median([len(t) for t in self.tokenizer.get_vocab()]))
         self.unk_id = self._unk_id()
 
     def _unk_id(self) -> int | None:
@@ -114,12 +114,10 @@ class StaticVectors:
         model = self.tokenizer.model
         if hasattr(model, "unk_token"):
             return None if model.unk_token is None else self.tokenizer.token_to_id(model.unk_token)
-        import json
-
         return json.loads(self.tokenizer.to_str())["model"].get("unk_id")
 
     def encode(self, texts: list[str]) -> np.ndarray:
-        if self.max_length:
+        if self.max_chars:
             texts = [t[: self.max_chars] for t in texts]
         out = np.zeros((len(texts), self.embedding.shape[1]), dtype=np.float32)
         for i, enc in enumerate(self.tokenizer.encode_batch_fast(texts, add_special_tokens=False)):
