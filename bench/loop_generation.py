@@ -14,7 +14,7 @@ refined by DPO (LoRA) through TRL, for each human budget; then:
 4. with ``--frozen``: the self-play attacker's ASR against a fixed learner, round over round (does it learn?).
 
 usage: python bench/loop_generation.py [--seeds 0] [--budgets 0,50] [--ceiling] [--frozen] [--rounds 2]
-                                       [--selections disagreement,uncertainty,random]
+                                       [--selections disagreement,critic_uncertainty,random]
                                        [--attack-size 12] [--eval-size 24] [--test 64] [--store runs]
                                        [--set KEY=VALUE ...]   (any RedTeamConfig field, e.g. train=sft)
 """
@@ -79,9 +79,11 @@ def main() -> None:
     budgets = [int(b) for b in args.budgets.split(",") if b] + ([CEILING_BUDGET] if args.ceiling else [])
     selections = [s for s in args.selections.split(",") if s] or [None]
     cfgs = {}  # name in the final table -> config
+    first = {}  # name -> the name of the same budget under the first selection policy
     for b in budgets:
         for sel in selections if 0 < b < CEILING_BUDGET else [None]:
             name = "weak" if b == 0 else "ceiling" if b == CEILING_BUDGET else f"budget {b} {sel or ''}".strip()
+            first[name] = first.get(f"budget {b} {selections[0]}", name)
             over = {**base, "human_budget": b, **({"selection": sel} if sel else {})}
             cfgs[name] = cfg = RedTeamConfig(**apply_overrides(over, args.set))
             t0 = time.perf_counter()
@@ -100,9 +102,8 @@ def main() -> None:
             row = f"  {name:>9}: {a.score(name).fmt()}"
             if name != "weak":
                 row += f"   vs budget 0: {a.diff(name, 'weak').fmt()}"
-            base_sel = " ".join(name.split()[:2] + [str(selections[0])])  # the same budget, first policy
-            if name.startswith("budget") and selections[0] and name != base_sel:
-                row += f"   vs {selections[0]}: {a.diff(name, base_sel).fmt()}"
+            if first[name] != name:
+                row += f"   vs {selections[0]}: {a.diff(name, first[name]).fmt()}"
             if name.startswith("budget") and args.ceiling:
                 row += f"   PGR: {a.pgr(name).fmt()}"
             print(row)
