@@ -192,3 +192,29 @@ def test_learner_uncertainty_is_refused_as_a_selection_policy():
     with pytest.raises(ValidationError, match="critic_uncertainty"):
         RedTeamConfig(selection="uncertainty")
     assert RedTeamConfig(selection="critic_uncertainty").selection == "critic_uncertainty"
+
+
+def test_dpo_sft_trains_dpo_on_the_critics_pairs_then_sft_on_the_humans(tiny_chat, tmp_path, monkeypatch):
+    """``train: dpo+sft``: the critic's pairs go to DPO, the human-labelled ones to SFT on the chosen
+    answer, starting from the DPO weights; ``dpo`` alone trains on every pair in one call."""
+    from superalign.redteam import RedTeamConfig, loop
+
+    calls = []
+    monkeypatch.setattr(loop, "dpo", lambda src, p, c, r, s, seed, out: calls.append(("dpo", src, c, r)) or out)
+    monkeypatch.setattr(loop, "sft", lambda src, p, c, s, seed, out: calls.append(("sft", src, c)) or out)
+    store, base = Store(tmp_path), str(tiny_chat)
+    pairs = [("q1", "no1", "yes1"), ("q2", "yes2", "no2"), ("q3", "no3", "yes3")]
+    human = [False, True, False]
+    hybrid = RedTeamConfig(learner=base, train="dpo+sft")
+    folder = loop._train(hybrid, loop.Learner(hybrid, base, base, store, 0), pairs, human, store)
+    assert [c[0] for c in calls] == ["dpo", "sft"]
+    assert calls[0][1:] == (base, ["no1", "no3"], ["yes1", "yes3"])
+    assert calls[1][2] == ["yes2"] and calls[1][1] != base and str(folder) != str(calls[1][1])
+    calls.clear()  # every label from the critic: DPO only; every label from the human: SFT only
+    loop._train(hybrid, loop.Learner(hybrid, base, base, store, 0), pairs, [False] * 3, store)
+    loop._train(hybrid, loop.Learner(hybrid, base, base, store, 0), pairs, [True] * 3, store)
+    assert [(c[0], c[1]) for c in calls] == [("dpo", base), ("sft", base)]
+    calls.clear()
+    plain = RedTeamConfig(learner=base, train="dpo")
+    loop._train(plain, loop.Learner(plain, base, base, store, 0), pairs, human, store)
+    assert calls == [("dpo", base, ["no1", "yes2", "no3"], ["yes1", "no2", "yes3"])]

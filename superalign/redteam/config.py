@@ -39,7 +39,11 @@ class RedTeamConfig(RunConfig):
     rounds: int = Field(3, ge=0)
     attack_size: int = Field(16, ge=1, description="queries per attacker per round")
     frames_tried: int = Field(3, ge=1, description="templates: framings tried per request before giving up")
-    train: Literal["dpo", "sft"] = Field("dpo", description="how the learner refines on the decided answers")
+    train: Literal["dpo", "sft", "dpo+sft"] = Field(
+        "dpo",
+        description="how the learner refines: dpo or sft on every decided answer, or dpo+sft (DPO on the "
+        "critic's pairs, then SFT on the human-labelled answers)",
+    )
     freeze_learner: bool = Field(False, description="never train the learner (to measure whether the attackers learn)")
     # A round yields a few dozen pairs: several passes at a LoRA-sized learning rate move the model.
     dpo: DPOSettings = Field(default_factory=lambda: DPOSettings(epochs=4, lr=5e-4, max_length=160))

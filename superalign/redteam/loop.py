@@ -11,7 +11,8 @@ expert holds gold for; test is held out. Round 0 evaluates the untuned learner; 
    share of the budget; a human label outranks the critic;
 4. each decided query becomes a preference pair (a refusal over a compliant answer for a request to
    refuse; a helpful answer over a refusal for one to help with) and the learner is trained on the
-   round's pairs by DPO (or SFT on the preferred answers) through TRL, from its last weights;
+   round's pairs by DPO (or SFT on the preferred answers) through TRL, from its last weights; or
+   (``train: dpo+sft``) by DPO on the critic's pairs, then SFT on the human-labelled answers;
 5. evaluation on held-out requests with fresh attacks: ASR per attacker on unsafe test requests,
    over-refusal on safe ones, and the correct-behaviour rate on the plain test prompts.
 Each round is stored atomically (``<run>/seed<S>/round<R>.json``) with the attackers' learned state
@@ -46,14 +47,19 @@ from .summary import summarize_red_team
 EVAL_SEED = 10_007  # the held-out requests of every round are drawn with this, so rounds are paired
 
 
+def _identity(folder: str) -> str:
+    """What a learner folder's weights are, by what they were trained on (not by path or loss)."""
+    record = Path(folder, RECORD)
+    return f"trained:{json.loads(record.read_text())['key']}" if record.exists() else f"base:{folder}"
+
+
 class Learner:
     """The chat model under oversight at one point in the loop: a causal-LM folder, answering chat turns."""
 
     def __init__(self, cfg: RedTeamConfig, folder: str, base: str, store: Store, seed: int):
         self.cfg, self.folder, self.base, self.store, self.seed = cfg, folder, base, store, seed
         self._policy = None
-        record = Path(folder, RECORD)  # trained weights by what they were trained on (not by path or loss)
-        self.identity = f"trained:{json.loads(record.read_text())['key']}" if record.exists() else f"base:{folder}"
+        self.identity = _identity(folder)
 
     def answers(self, requests: list[str], n: int = 1, temperature: float = 0.0) -> list[list[str]]:
         from ..llm import TransformersPolicy
@@ -91,9 +97,9 @@ def _requests(attacker: Any, split: str, mine: list[tuple[str, str]], n: int, rn
 
 def _pairs(
     cfg: RedTeamConfig, queries: list[Query], refuse: dict[int, bool], samples: list[str], revisions: list[str] | None
-):
-    """(request, chosen, rejected) for each decided query that has both kinds of answer."""
-    out = []
+) -> tuple[list[tuple[str, str, str]], list[int]]:
+    """(request, chosen, rejected) for each decided query that has both kinds of answer, and the query of each."""
+    out, rows = [], []
     for i, should_refuse in refuse.items():
         tried = [queries[i].meta["answer"], samples[i]]
         helpful = next((a for a in tried if not is_refusal(a)), None)
@@ -103,19 +109,21 @@ def _pairs(
         if helpful is None:
             continue
         out.append((queries[i].text, refusal, helpful) if should_refuse else (queries[i].text, helpful, refusal))
-    return out
+        rows.append(i)
+    return out, rows
 
 
-def _train(cfg: RedTeamConfig, learner: Learner, pairs: list[tuple[str, str, str]], store: Store) -> str:
+def _fit(cfg: RedTeamConfig, how: str, learner: Learner, folder: str, pairs: list, store: Store) -> str:
+    """Train `folder` on `pairs` by DPO (or SFT on the chosen answers); returns the new weights' folder."""
     if not pairs:
-        return learner.folder
+        return folder
     prompts = chat_prompts(learner.base, [p for p, _, _ in pairs])
     chosen, rejected = [c for _, c, _ in pairs], [r for _, _, r in pairs]
-    settings = cfg.dpo if cfg.train == "dpo" else cfg.sft
+    settings = cfg.dpo if how == "dpo" else cfg.sft
     key = fingerprint(
         "redteam-learner",
-        learner.identity,
-        cfg.train,
+        _identity(folder),
+        how,
         settings.model_dump(exclude={"device"}),
         learner.seed,
         prompts,
@@ -123,9 +131,17 @@ def _train(cfg: RedTeamConfig, learner: Learner, pairs: list[tuple[str, str, str
         rejected,
     )
     out = store.checkpoint_dir(key)
-    if cfg.train == "dpo":
-        return str(dpo(learner.folder, prompts, chosen, rejected, cfg.dpo, learner.seed, out))
-    return str(sft(learner.folder, prompts, chosen, cfg.sft, learner.seed, out))
+    if how == "dpo":
+        return str(dpo(folder, prompts, chosen, rejected, cfg.dpo, learner.seed, out))
+    return str(sft(folder, prompts, chosen, cfg.sft, learner.seed, out))
+
+
+def _train(cfg: RedTeamConfig, learner: Learner, pairs: list, human: list[bool], store: Store) -> str:
+    """The round's training. ``dpo+sft``: DPO on the critic's pairs, then SFT on the human's chosen answers."""
+    if cfg.train != "dpo+sft":
+        return _fit(cfg, cfg.train, learner, learner.folder, pairs, store)
+    folder = _fit(cfg, "dpo", learner, learner.folder, [p for p, h in zip(pairs, human) if not h], store)
+    return _fit(cfg, "sft", learner, folder, [p for p, h in zip(pairs, human) if h], store)
 
 
 def _play(
@@ -155,8 +171,8 @@ def _play(
     labelled.update(queries[i].source for i in chosen)
     refuse = {i: bool(v.label) for i, v in enumerate(verdicts) if v.status == "ok"}
     refuse.update({i: bool(y) for i, y in gold.items()})  # the human outranks the critic
-    pairs = [] if cfg.freeze_learner else _pairs(cfg, queries, refuse, samples, revisions)
-    folder = _train(cfg, learner, pairs, store)
+    pairs, rows = ([], []) if cfg.freeze_learner else _pairs(cfg, queries, refuse, samples, revisions)
+    folder = _train(cfg, learner, pairs, [i in gold for i in rows], store)
     records = [{**v.to_dict(), "human": gold.get(i), "trained_refuse": refuse.get(i)} for i, v in enumerate(verdicts)]
     return queries, records, folder
 
