@@ -9,12 +9,15 @@ refined by DPO (LoRA) through TRL, for each human budget; then:
 2. the final round's correct-behaviour rate per budget, its paired change from round 0, and PGR =
    (budget - critic-only floor) / (gold ceiling - floor), the ceiling being the loop in which the
    human labels every query it can (``--ceiling``);
-3. with ``--selections``: every budget under each human selection policy, and each policy's paired
-   difference to the first one (where is a scarce label worth most?);
+3. with ``--selections`` and/or ``--trains``: every budget under each human selection policy and
+   each training mode (dpo, sft, dpo+sft), and each variant's paired difference to the first one
+   (where is a scarce label worth most, and how should the learner use it?); the budget-0 floor
+   and the ceiling run under the first training mode;
 4. with ``--frozen``: the self-play attacker's ASR against a fixed learner, round over round (does it learn?).
 
 usage: python bench/loop_generation.py [--seeds 0] [--budgets 0,50] [--ceiling] [--frozen] [--rounds 2]
                                        [--selections disagreement,critic_uncertainty,random]
+                                       [--trains dpo,dpo+sft]
                                        [--attack-size 12] [--eval-size 24] [--test 64] [--store runs]
                                        [--set KEY=VALUE ...]   (any RedTeamConfig field, e.g. train=sft)
 """
@@ -54,6 +57,7 @@ def main() -> None:
     ap.add_argument("--ceiling", action="store_true", help="also run the gold ceiling (every query labelled)")
     ap.add_argument("--frozen", action="store_true", help="also run the llm attacker against a frozen learner")
     ap.add_argument("--selections", default="", help="human selection policies to compare (default: the config's)")
+    ap.add_argument("--trains", default="", help="learner training modes to compare (default: the config's)")
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--attack-size", type=int, default=12)
     ap.add_argument("--eval-size", type=int, default=24)
@@ -78,13 +82,17 @@ def main() -> None:
     )
     budgets = [int(b) for b in args.budgets.split(",") if b] + ([CEILING_BUDGET] if args.ceiling else [])
     selections = [s for s in args.selections.split(",") if s] or [None]
+    trains = [t for t in args.trains.split(",") if t] or [None]
+    variants = [(sel, tr) for tr in trains for sel in selections]
     cfgs = {}  # name in the final table -> config
-    first = {}  # name -> the name of the same budget under the first selection policy
+    first = {}  # name -> the name of the same budget under the first variant
     for b in budgets:
-        for sel in selections if 0 < b < CEILING_BUDGET else [None]:
-            name = "weak" if b == 0 else "ceiling" if b == CEILING_BUDGET else f"budget {b} {sel or ''}".strip()
-            first[name] = first.get(f"budget {b} {selections[0]}", name)
-            over = {**base, "human_budget": b, **({"selection": sel} if sel else {})}
+        for sel, tr in variants if 0 < b < CEILING_BUDGET else variants[:1]:
+            label = " ".join(x for x in (sel, tr) if x)
+            name = "weak" if b == 0 else "ceiling" if b == CEILING_BUDGET else f"budget {b} {label}".strip()
+            first.setdefault(f"budget {b}", name)
+            first[name] = first[f"budget {b}"]
+            over = {**base, "human_budget": b, **({"selection": sel} if sel else {}), **({"train": tr} if tr else {})}
             cfgs[name] = cfg = RedTeamConfig(**apply_overrides(over, args.set))
             t0 = time.perf_counter()
             summary = run_red_team(cfg, store)
@@ -103,7 +111,7 @@ def main() -> None:
             if name != "weak":
                 row += f"   vs budget 0: {a.diff(name, 'weak').fmt()}"
             if first[name] != name:
-                row += f"   vs {selections[0]}: {a.diff(name, first[name]).fmt()}"
+                row += f"   vs {first[name]}: {a.diff(name, first[name]).fmt()}"
             if name.startswith("budget") and args.ceiling:
                 row += f"   PGR: {a.pgr(name).fmt()}"
             print(row)
