@@ -87,11 +87,12 @@ def main() -> None:
     cfgs = {}  # name in the final table -> config
     first = {}  # name -> the name of the same budget under the first variant
     for b in budgets:
+        ref = None  # this budget's row under the first variant
         for sel, tr in variants if 0 < b < CEILING_BUDGET else variants[:1]:
             label = " ".join(x for x in (sel, tr) if x)
             name = "weak" if b == 0 else "ceiling" if b == CEILING_BUDGET else f"budget {b} {label}".strip()
-            first.setdefault(f"budget {b}", name)
-            first[name] = first[f"budget {b}"]
+            ref = ref or name
+            first[name] = ref
             over = {**base, "human_budget": b, **({"selection": sel} if sel else {}), **({"train": tr} if tr else {})}
             cfgs[name] = cfg = RedTeamConfig(**apply_overrides(over, args.set))
             t0 = time.perf_counter()
