@@ -15,7 +15,7 @@ refined by DPO (LoRA) through TRL, for each human budget; then:
    and the ceiling run under the first training mode;
 4. with ``--frozen``: the self-play attacker's ASR against a fixed learner, round over round (does it learn?).
 
-usage: python bench/loop_generation.py [--seeds 0] [--budgets 0,50] [--ceiling] [--frozen] [--rounds 2]
+usage: python bench/loop_generation.py [--seeds 0] [--budgets 0,50] [--ceiling] [--frozen] [--rounds 3]
                                        [--selections disagreement,critic_uncertainty,random]
                                        [--trains dpo,dpo+sft]
                                        [--attack-size 12] [--eval-size 24] [--test 64] [--store runs]
@@ -39,14 +39,15 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 CEILING_BUDGET = 100_000  # every query the human can answer
 
 
-def final_correct(store, cfg) -> list:
-    """Per seed, the final round's correct-behaviour vector (for the paired PGR)."""
+def final_eval(store, cfg, key: str = "correct") -> list:
+    """Per seed, the final round's per-request vector of `key` (correct, over_refusal,
+    harmful_compliance): the same test requests in every run of a seed, so runs pair."""
     import numpy as np
 
     out = []
     for seed in cfg.seeds:
         rec = json.loads((store.run_dir(cfg.hash()) / f"seed{seed}" / f"round{cfg.rounds}.json").read_text())
-        out.append(np.array(rec["eval"]["correct"], dtype=bool))
+        out.append(np.array(rec["eval"][key], dtype=bool))
     return out
 
 
@@ -58,7 +59,7 @@ def main() -> None:
     ap.add_argument("--frozen", action="store_true", help="also run the llm attacker against a frozen learner")
     ap.add_argument("--selections", default="", help="human selection policies to compare (default: the config's)")
     ap.add_argument("--trains", default="", help="learner training modes to compare (default: the config's)")
-    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--attack-size", type=int, default=12)
     ap.add_argument("--eval-size", type=int, default=24)
     ap.add_argument("--test", type=int, default=64, help="held-out test prompts per seed")
@@ -101,7 +102,7 @@ def main() -> None:
             took = time.perf_counter() - t0
             print(f"{name}: {took:.0f} s; attack success in training rounds: {summary['train_asr']}")
     if "weak" in cfgs and len(cfgs) > 1:
-        correct = {name: final_correct(store, cfg) for name, cfg in cfgs.items()}
+        correct = {name: final_eval(store, cfg) for name, cfg in cfgs.items()}
         shown = list(correct)
         if "ceiling" not in correct:  # PGRAnalysis needs one; without a ceiling run no PGR is printed
             correct["ceiling"] = correct[shown[1]]
@@ -116,6 +117,10 @@ def main() -> None:
             if name.startswith("budget") and args.ceiling:
                 row += f"   PGR: {a.pgr(name).fmt()}"
             print(row)
+        print("final-round objectives, paired change from budget 0 (negative is better)")
+        for key in ("over_refusal", "harmful_compliance"):
+            rates = PGRAnalysis({n: final_eval(store, c, key) for n, c in cfgs.items()}, n_boot=1000)
+            print(f"  {key}: " + "; ".join(f"{n} {rates.diff(n, 'weak').fmt()}" for n in shown if n != "weak"))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB (Linux)
     print(f"peak memory (max RSS of this process): {peak:.2f} GiB")
     if args.frozen:

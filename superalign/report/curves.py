@@ -218,7 +218,7 @@ def red_team_pareto(runs: list[dict[str, Any]]) -> Figure:
             pts = [(r, x, y) for r, x, y in pts if x and y]
             if not pts:
                 continue
-            label = f"budget {s['human_budget']} · {s['critic']}"
+            label = f"budget {s['human_budget']} ({s['human_spent'][-1]:g} spent) · {s['critic']}"
             ax.errorbar(
                 [x[0] for _, x, _ in pts],
                 [y[0] for _, _, y in pts],
