@@ -239,8 +239,18 @@ def teach_cfg(folder, **kw):
         n_bootstrap=50,
         sft={"epochs": 1, "batch_size": 8, "max_length": 24, "lr": 0.01},
         sizes=dict(train_gt=40, train_w2s=24, val=1, test=12),
+        heal={"enabled": False},
     )
     return TeachConfig(**{**base, **kw})
+
+
+def test_setting_a_defaults_to_one_seed_and_a_healed_teacher():
+    from superalign.generation import TeachConfig
+
+    cfg = TeachConfig()
+    assert cfg.seeds == [0] and cfg.heal.enabled
+    assert TeachConfig(heal={"epochs": 2}).heal.enabled  # a partial section keeps the default's switch
+    assert not TeachConfig.load(overrides=["heal.enabled=false"]).heal.enabled
 
 
 def test_setting_a_trains_teacher_ceiling_and_students_and_resumes(tiny_lm_folder, tmp_path):
@@ -264,7 +274,8 @@ def test_healing_trains_the_cut_teacher_on_pool_text_outside_every_split(tiny_lm
 
     cfg = teach_cfg(tiny_lm_folder, methods=["sft"], heal={"enabled": True, "max_texts": 30, "batch_size": 8})
     assert cfg.hash() != teach_cfg(tiny_lm_folder, methods=["sft"]).hash()
-    assert teach_cfg(tiny_lm_folder).hash() == teach_cfg(tiny_lm_folder, heal={"lr": 1e-3}).hash()  # off: no change
+    off = teach_cfg(tiny_lm_folder, heal={"enabled": False, "lr": 1e-3})
+    assert teach_cfg(tiny_lm_folder).hash() == off.hash()  # off: its settings do not enter the hash
     task = get_task(cfg.task)
     data = task.load()
     splits = make_splits(data, cfg.sizes.model_dump(), seed=0, data_seed=cfg.data_seed)
@@ -341,6 +352,8 @@ def test_cli_run_on_a_generation_task_runs_setting_a(tiny_lm_folder, tmp_path):
         "sizes.test=12",
         "--set",
         "n_bootstrap=20",
+        "--set",
+        "heal.enabled=false",
         "--store",
         str(tmp_path / "runs"),
     ]

@@ -82,8 +82,9 @@ def run(
     --set 'tune.grid.logconf.alpha_max=[0.25,0.5,1]' (criterion tune.criterion: weak_acc,
     confident_weak_acc, knn_weak_acc; auto by default); each candidate is printed with its test score.
     A generation task (e.g. --task sentiment_continuation) runs setting A of generative W2S: a weak
-    teacher LM's continuations fine-tune a strong student LM (defaults: weak smollm2@8, strong smollm2;
-    settings under sft.*), scored by a gold judge. --task refusal: a weak prompt classifier (default
+    teacher LM's continuations fine-tune a strong student LM (defaults: weak smollm2@8, healed first by
+    LM training on unlabelled pool text, heal.enabled=false skips it; strong smollm2; one seed, ~15 min
+    on 2 CPU cores; settings under sft.*), scored by a gold judge. --task refusal: a weak prompt classifier (default
     static) decides which train prompts the strong chat model is fine-tuned to refuse; scored by the
     prompts' labels and the refusal detector (harmful compliance and over-refusal, apart).
     """

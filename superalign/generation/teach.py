@@ -49,6 +49,8 @@ class TeachConfig(RunConfig):
     """Weak teacher -> strong student on a generation task (``superalign run --task sentiment_continuation``)."""
 
     task: str = "sentiment_continuation"
+    # One seed by default: a seed takes ~15 min on 2 CPU cores; --seeds 0,1,2 adds the spread over seeds.
+    seeds: list[int] = Field(default_factory=lambda: [0])
     weak: str = Field("smollm2@8", description="weak teacher: NAME@k (NAME cut to k decoder layers) or a causal LM")
     strong: str = Field("smollm2", description="the strong student: smollm2, a causal-LM folder or a hub id")
     judge: str = Field("minilm", description="the gold judge's model, fit on the task's judge split")
@@ -61,9 +63,10 @@ class TeachConfig(RunConfig):
     rerank_k: int = Field(4, ge=2, description="rerank: samples per prompt the weak judge chooses among")
     sizes: SplitSizes = Field(default_factory=lambda: SplitSizes(train_gt=128, train_w2s=128, val=1, test=64))
     heal: LMPretrainConfig = Field(
-        default_factory=LMPretrainConfig,
+        default_factory=lambda: LMPretrainConfig(enabled=True),
         description="heal the weak teacher before its SFT: LM training on unlabelled sentences of the task's "
-        "pool outside every split (a cut NAME@k model's head expects its last layer's representations)",
+        "pool outside every split (a cut NAME@k model's head expects its last layer's representations); "
+        "on by default, heal.enabled=false skips it",
     )
 
     def hash(self) -> str:
