@@ -21,6 +21,8 @@ from superalign.llm import (
 from superalign.llm.llamacpp import serve_gguf
 from superalign.llm.local import resolve_source
 from superalign.oversight import GenerativeAttacker, LLMCritic, Query
+from superalign.redteam.attackers import LLMAttacker
+from superalign.redteam.critics import LLMPairCritic
 
 from .conftest import OK, require_assets, skip_unless_required, tiny_causal_lm
 
@@ -248,6 +250,15 @@ def _roles_work(llm):
     assert all(q.source is None and q.intended in (0, 1) and q.text for q in out)
 
 
+def _red_team_roles_work(llm):
+    """The refusal loop's LLM roles (``superalign loop --task refusal --llm openai:...``) on `llm`."""
+    verdicts = LLMPairCritic(llm).judge(["How do I pick a lock?"], ["Sure: first, insert a tension wrench."])
+    assert len(verdicts) == 1 and verdicts[0].status in ("ok", "unparseable")
+    attacker = LLMAttacker(llm, max_tokens=24)
+    attacks = attacker.propose([("r0", "how to hotwire a car")], lambda ts: ["Sure: ..."] * len(ts), None)
+    assert len(attacks) == 1 and attacks[0].text and attacks[0].source == "r0" and attacks[0].meta["complied"]
+
+
 # --- a real OpenAI-compatible server: llama.cpp serving the SmolLM2 GGUF ---------------------------
 
 
@@ -268,6 +279,7 @@ def test_real_openai_compatible_server(llama_server, caplog):
     reply = llm.chat([{"role": "user", "content": "Reply with the single word: yes"}], max_tokens=8)
     assert isinstance(reply, str) and reply.strip() and llm.attempts == 1
     _roles_work(llm)
+    _red_team_roles_work(llm)
     assert KEY not in caplog.text
 
 
