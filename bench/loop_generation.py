@@ -39,16 +39,18 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 CEILING_BUDGET = 100_000  # every query the human can answer
 
 
-def final_eval(store, cfg, key: str = "correct") -> list:
-    """Per seed, the final round's per-request vector of `key` (correct, over_refusal,
-    harmful_compliance): the same test requests in every run of a seed, so runs pair."""
+def final_eval(store, cfg) -> list[dict]:
+    """Per seed, the final round's evaluation record: per-request vectors (correct, over_refusal,
+    harmful_compliance) on the same test requests in every run of a seed, so runs pair."""
+    run = store.run_dir(cfg.hash())
+    return [json.loads((run / f"seed{s}" / f"round{cfg.rounds}.json").read_text())["eval"] for s in cfg.seeds]
+
+
+def vectors(evals: dict[str, list[dict]], key: str) -> dict:
+    """Per run name, the per-seed boolean vectors of `key` (the input of `PGRAnalysis`)."""
     import numpy as np
 
-    out = []
-    for seed in cfg.seeds:
-        rec = json.loads((store.run_dir(cfg.hash()) / f"seed{seed}" / f"round{cfg.rounds}.json").read_text())
-        out.append(np.array(rec["eval"][key], dtype=bool))
-    return out
+    return {name: [np.array(e[key], dtype=bool) for e in per_seed] for name, per_seed in evals.items()}
 
 
 def main() -> None:
@@ -102,7 +104,8 @@ def main() -> None:
             took = time.perf_counter() - t0
             print(f"{name}: {took:.0f} s; attack success in training rounds: {summary['train_asr']}")
     if "weak" in cfgs and len(cfgs) > 1:
-        correct = {name: final_eval(store, cfg) for name, cfg in cfgs.items()}
+        evals = {name: final_eval(store, cfg) for name, cfg in cfgs.items()}
+        correct = vectors(evals, "correct")
         shown = list(correct)
         if "ceiling" not in correct:  # PGRAnalysis needs one; without a ceiling run no PGR is printed
             correct["ceiling"] = correct[shown[1]]
@@ -119,7 +122,7 @@ def main() -> None:
             print(row)
         print("final-round objectives, paired change from budget 0 (negative is better)")
         for key in ("over_refusal", "harmful_compliance"):
-            rates = PGRAnalysis({n: final_eval(store, c, key) for n, c in cfgs.items()}, n_boot=1000)
+            rates = PGRAnalysis(vectors(evals, key), n_boot=1000)
             print(f"  {key}: " + "; ".join(f"{n} {rates.diff(n, 'weak').fmt()}" for n in shown if n != "weak"))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB (Linux)
     print(f"peak memory (max RSS of this process): {peak:.2f} GiB")
