@@ -43,6 +43,18 @@ def test_knn_weak_acc_compares_with_the_knn_vote_not_the_raw_weak_labels():
     assert CRITERIA["weak_acc"](_probs([0, 1, 1, 0]), val, cfg) == 0.5
 
 
+def test_on_a_balanced_accuracy_task_agreement_is_balanced_so_the_majority_copier_loses():
+    weak = _probs([0] * 8 + [1] * 2)  # an imbalanced val: the weak model calls two rows positive
+    majority = _probs([0] * 10)  # agrees on 8 of 10 rows, on no positive
+    minority_aware = _probs([0] * 6 + [1] * 4)  # agrees on 8 of 10 rows, on both positives
+    cfg = TuneConfig(confident=1.0)
+    plain, balanced = ValView(weak, knn=lambda: weak), ValView(weak, knn=lambda: weak, metric="balanced_accuracy")
+    for name in ("weak_acc", "knn_weak_acc"):
+        assert CRITERIA[name](majority, plain, cfg) == CRITERIA[name](minority_aware, plain, cfg) == 0.8
+        assert CRITERIA[name](majority, balanced, cfg) == 0.5
+        assert CRITERIA[name](minority_aware, balanced, cfg) == 0.875
+
+
 def test_tune_config_checks_before_anything_trains():
     with pytest.raises(ConfigError, match="tuning criterion"):
         ExperimentConfig.load(overrides=["tune.criterion=gold_acc"])

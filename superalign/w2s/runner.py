@@ -81,6 +81,7 @@ def run_seed(
     on_stage: Callable[[str], None] = lambda _: None,
     rungs: Sequence[ModelFactory] = (),
     label_names: Sequence[str] | None = None,
+    metric: str | None = None,
 ) -> SeedRun:
     """Fit (or load) the weak model, the ceiling, the chain's intermediate `rungs` (if any) and one
     student per method for one seed. Intermediate rungs appear as ``rung:<model>``.
@@ -134,8 +135,10 @@ def run_seed(
         out[name], stage_keys[name], labels = r["test"], key, r["w2s"].astype(np.float32)
         on_stage(name)
     factories = {f.spec: f for f in (weak, strong, *rungs)}
-    if label_names is None:  # the task's class names, for methods that build prompts (never labels)
-        label_names = getattr(get_task(cfg.task, **cfg.task_args), "label_names", ("no", "yes"))
+    if label_names is None or metric is None:  # class names (for prompts, never labels); the metric tuning scores by
+        task = get_task(cfg.task, **cfg.task_args)
+        label_names = label_names or getattr(task, "label_names", ("no", "yes"))
+        metric = metric or task_metric(task)
     names = (str(label_names[0]), str(label_names[1]))
     extra: dict[str, list[str]] = {}  # method -> keys of its supervisor stages (and of unchosen candidates)
     w2s_labels: dict[str, np.ndarray] = {"weak": labels}
@@ -174,6 +177,7 @@ def run_seed(
         functools.cache(
             lambda: knn_reference(strong_features(strong), w2s.texts, labels, val.texts, weak_val[1], cfg.tune.knn)
         ),
+        metric,
     )
     tune = cfg.tune.model_copy(update={"criterion": cfg.tune.resolved(strong.encoder is not None)})
     tuning: dict[str, dict[str, Any]] = {}
@@ -330,6 +334,7 @@ def run_experiment(cfg: ExperimentConfig, store: Store | None = None, progress: 
                 on_stage=lambda name, s=seed: tick(f"seed {s}: {name}"),
                 rungs=rungs,
                 label_names=getattr(task, "label_names", ("no", "yes")),
+                metric=task_metric(task),
             )
             p = run.probs
             runs.append(run)

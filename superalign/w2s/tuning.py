@@ -18,6 +18,10 @@ Criteria (``TuneConfig.criterion``):
 - ``knn_weak_acc``: agreement with the weak labels smoothed by their k nearest neighbours in the
   strong model's frozen features (probe mode), on its most confident share.
 
+Each criterion scores agreement by the task's metric: on a ``balanced_accuracy`` task (e.g.
+``toxicity``) the mean per-class agreement, so copying the weak model's majority-class calls does
+not win the choice.
+
 The candidates' test scores appear in the run's summary (``tuning``), beside the chosen ones, so
 the cost of selecting without gold is measured, not assumed.
 """
@@ -33,41 +37,47 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..data import most_certain
+from ..metrics import accuracy, balanced_accuracy
 from ..registry import Registry
 from .methods import knn_vote
 
 
 @dataclass
 class ValView:
-    """What a criterion may read of val: the weak model's soft labels, and (computed on demand)
-    their kNN vote in the strong model's frozen features. No gold label."""
+    """What a criterion may read of val: the weak model's soft labels, (computed on demand) their
+    kNN vote in the strong model's frozen features, and the task's metric. No gold label."""
 
     weak: np.ndarray
     knn: Callable[[], np.ndarray]
+    metric: str = "accuracy"
 
 
 Criterion = Callable[[np.ndarray, ValView, "TuneConfig"], float]
 CRITERIA: Registry[Criterion] = Registry("tuning criterion")
 
 
-def _agreement(student: np.ndarray, reference: np.ndarray, share: float = 1.0) -> float:
-    """Accuracy of `student` against the argmax of `reference` on the `share` of rows `reference`
-    is most sure of, taken per reference class (so the class balance is the reference's)."""
+def _agreement(student: np.ndarray, val: ValView, reference: np.ndarray, share: float = 1.0) -> float:
+    """The task's metric of `student` against the argmax of `reference` on the `share` of rows
+    `reference` is most sure of, taken per reference class (so the class balance is the
+    reference's). On a ``balanced_accuracy`` task plain agreement would reward a student for
+    predicting the majority class wherever the weak model does; the mean per-class agreement
+    does not."""
     keep = most_certain(reference, share)
-    return float((student.argmax(1)[keep] == reference.argmax(1)[keep]).mean())
+    score = balanced_accuracy if val.metric == "balanced_accuracy" else accuracy
+    return score(student[keep], reference.argmax(1)[keep])
 
 
 @CRITERIA.register("weak_acc")
 def weak_acc(student: np.ndarray, val: ValView, cfg: TuneConfig) -> float:
     """Accuracy of the student's val predictions against the weak argmax labels."""
-    return _agreement(student, val.weak)
+    return _agreement(student, val, val.weak)
 
 
 @CRITERIA.register("confident_weak_acc")
 def confident_weak_acc(student: np.ndarray, val: ValView, cfg: TuneConfig) -> float:
     """Accuracy against the weak argmax labels on the `confident` share of val the weak model is
     most sure of, per weak-predicted class."""
-    return _agreement(student, val.weak, cfg.confident)
+    return _agreement(student, val, val.weak, cfg.confident)
 
 
 @CRITERIA.register("knn_weak_acc")
@@ -76,7 +86,7 @@ def knn_weak_acc(student: np.ndarray, val: ValView, cfg: TuneConfig) -> float:
     model's features (train_w2s and val, itself excluded): weak labels denoised by the strong
     model's own geometry (the zeta labels of EleutherAI w2s), so a student is not rewarded for
     copying errors the weak model makes on isolated examples."""
-    return _agreement(student, val.knn(), cfg.confident)
+    return _agreement(student, val, val.knn(), cfg.confident)
 
 
 def knn_reference(
