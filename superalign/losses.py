@@ -46,11 +46,15 @@ def register_loss(name: str) -> Callable[[Loss], Loss]:
     return LOSSES.register(name)
 
 
-@functools.cache
 def loss_params_model(name: str) -> type[BaseModel]:
     """The pydantic model of loss `name`'s hyper-parameters, built from its signature (strict:
     numbers stay numbers; unknown names are errors)."""
-    fn = LOSSES[name]
+    return params_model_of(LOSSES[name], name)
+
+
+@functools.cache
+def params_model_of(fn: Loss, name: str) -> type[BaseModel]:
+    """Cached per function, so a loss redefined under its name (a notebook cell run again) is read afresh."""
     hints = typing.get_type_hints(fn, include_extras=True)
     fields = {p.name: (hints[p.name], p.default) for p in list(inspect.signature(fn).parameters.values())[3:]}
     return create_model(f"{name}_params", __config__=ConfigDict(extra="forbid", strict=True), **fields)

@@ -11,11 +11,17 @@ A registry maps a name to an object (a class, a function, a spec) and is filled 
 
 Looking up an unknown name raises a one-line `ConfigError` that lists the known names and
 suggests the nearest ones ("did you mean ...?"); `check` is the same test for config validators.
+
+Registering a second object under a taken name is an error, unless it redefines the same
+function or class (same module and qualified name: a notebook cell or script run again), which
+replaces the first. `code_identity` gives user code a hash of its source, for cache keys.
 """
 
 from __future__ import annotations
 
 import difflib
+import hashlib
+import inspect
 import re
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
@@ -39,6 +45,31 @@ def unknown_name(kind: str, name: object, known: list[str], error: type[Exceptio
     return error(f"unknown {kind} {name!r}{hint}; known: {', '.join(known) or 'none'}")
 
 
+def _origin(obj: object) -> tuple[str, str] | None:
+    """Where `obj` (unwrapped) was defined: its module and qualified name; None for an object
+    without a name of its own (an instance), which only itself redefines."""
+    obj = inspect.unwrap(obj) if callable(obj) else obj
+    name = getattr(obj, "__qualname__", None)
+    return None if name is None else (getattr(obj, "__module__", ""), name)
+
+
+def code_identity(obj: object) -> str | None:
+    """None for an object the superalign package defines (its code is keyed by the package and
+    stage versions); for anything else, a hash of its source (unwrapped; the bytecode and
+    constants where the source cannot be read), so that editing a registered user function
+    recomputes what was cached under it. Only the object's own source counts, not the helpers it calls."""
+    obj = inspect.unwrap(obj) if callable(obj) else obj
+    module = getattr(obj, "__module__", None) or ""
+    if module == "superalign" or module.startswith("superalign."):
+        return None
+    try:
+        text = inspect.getsource(obj)  # type: ignore[arg-type]
+    except (OSError, TypeError):
+        code = getattr(obj, "__code__", None)
+        text = repr((code.co_code, code.co_consts)) if code is not None else repr(obj)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 class Registry(Generic[T]):
     """Name -> object, filled by the `register` decorator; read like a read-only mapping."""
 
@@ -57,7 +88,8 @@ class Registry(Generic[T]):
 
     def add(self, name: str, obj: T) -> None:
         """Register `obj` under `name` (for objects that are not defined by a decorated statement)."""
-        if name in self._items and self._items[name] is not obj:
+        old = self._items.get(name)
+        if old is not None and old is not obj and (_origin(old) is None or _origin(old) != _origin(obj)):
             raise ValueError(f"{self.kind} {name!r} is registered twice")
         self._items[name] = obj
 

@@ -29,6 +29,36 @@ def test_register_lookup_and_suggestions():
         reg.add("sprocket", object())
 
 
+def test_a_redefinition_replaces_the_entry_and_anything_else_under_a_taken_name_is_an_error():
+    from superalign.losses import LOSSES
+    from superalign.registry import code_identity
+
+    reg = Registry("widget")
+
+    def define():
+        def turn():
+            return 1
+
+        return turn
+
+    first, again = define(), define()  # the same module and qualified name: a script or notebook cell run again
+    reg.add("turn", first)
+    reg.add("turn", again)
+    assert reg.get("turn") is again
+
+    def other():
+        return 2
+
+    with pytest.raises(ValueError, match="registered twice"):
+        reg.add("turn", other)
+    reg.add("thing", spec := object())
+    reg.add("thing", spec)  # the same object again is fine; another instance is not
+    with pytest.raises(ValueError, match="registered twice"):
+        reg.add("thing", object())
+    assert code_identity(LOSSES["xent"]) is None  # the library's code is keyed by its versions
+    assert len(code_identity(first)) == 16 and code_identity(first) != code_identity(other)
+
+
 @pytest.mark.parametrize(
     "override, expected",
     [

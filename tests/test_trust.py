@@ -76,11 +76,11 @@ def test_changed_loss_default_recomputes_exactly_the_students_that_use_it(small_
     edited.write_text(src.replace(old, old.replace("0.5", "0.75")))
     monkeypatch.setattr(stages, "LOSSES_SOURCE", edited)
     monkeypatch.setattr(losses.logconf, "__defaults__", (0.75, 0.2))
-    losses.loss_params_model.cache_clear()
+    losses.params_model_of.cache_clear()
     try:
         second = run_experiment(cfg, store)
     finally:
-        losses.loss_params_model.cache_clear()
+        losses.params_model_of.cache_clear()
     assert names(second) == ["knn_relabel", "logconf"]  # xent, product, weak and ceiling are reused
     assert second.summary["methods"]["xent"] == first.summary["methods"]["xent"]
 

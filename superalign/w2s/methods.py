@@ -103,6 +103,11 @@ class Method:
     uses_features: bool = False  # needs the strong model's frozen features (`ctx.features`)
     uses_label_names: bool = False  # reads `ctx.label_names` (they then enter its stage key)
 
+    @property
+    def __wrapped__(self) -> Callable[[MethodContext, Any], np.ndarray]:
+        """The intervention's function: what `inspect.unwrap` (the registry's origin, `code_identity`) reads."""
+        return self.run
+
     def parse(self, params: dict[str, Any]) -> Any:
         """Typed, validated params (torch-free; see `check` for the loss itself)."""
         if self.params is None:

@@ -82,6 +82,23 @@ def method_params(method: str, params: dict[str, Any]) -> list[tuple[str, Any]]:
     return sorted({**p, "loss_params": loss_params(p["loss"], p["loss_params"])}.items())
 
 
+def user_code(method: str, params: dict[str, Any]) -> list[str]:
+    """Source hashes of the user-defined code a student of `method` runs: the intervention (or
+    loss) registered outside superalign, and a user loss it trains with. Empty for the library's
+    own methods and losses, so their keys are unchanged; torch is imported only for a loss that
+    ``superalign/losses.py`` does not define (as `loss_params` does)."""
+    from ..registry import code_identity
+
+    m = get_method(method)
+    loss = method if m.params is None else m.parse(params).loss
+    objs: list[Any] = [] if m.params is None else [m.run]
+    if loss not in _loss_defaults_in(LOSSES_SOURCE):
+        from ..losses import LOSSES
+
+        objs += [LOSSES[loss]] if loss in LOSSES else []
+    return [h for h in map(code_identity, objs) if h]
+
+
 def _code(stage: str) -> tuple:
     """Code identity of a stage that trains with plain cross-entropy: its version, the package's, xent's parameters."""
     return stage, STAGE_VERSIONS[stage], superalign.__version__, loss_params("xent", {})
@@ -151,6 +168,7 @@ class StageKeys:
             *self._seen_val(weak_val),
             *([supervisors] if supervisors else []),
             *([extra] if extra else []),
+            *([("user code", code)] if (code := user_code(method, params)) else []),
         )
 
     def supervisor(self, f: ModelFactory, sub_seed: int, texts: list, labels: np.ndarray, boost: tuple = ()) -> str:
