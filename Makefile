@@ -33,8 +33,8 @@ run: assets
 	$(BIN)/superalign run
 
 lint: setup
-	$(BIN)/ruff check superalign tests bench
-	$(BIN)/ruff format --check superalign tests bench
+	$(BIN)/ruff check superalign tests bench examples
+	$(BIN)/ruff format --check superalign tests bench examples
 
 test: assets lint
 	$(BIN)/python -m pytest -q
