@@ -7,7 +7,7 @@
     runconfig | judges                              the fields every run config shares; judges of generations
     models                                          encoders, classifiers, fine-tuning, the ladder, ModelFactory
     data | losses | llm | summaries                 tasks, W2S losses, generative backends, summary tables
-    registry config store metrics progress assets   the core
+    registry config store metrics progress assets plugins   the core
     errors                                          the exceptions every layer raises
 
 Run ``python tests/test_layers.py [PACKAGE_DIR]`` to print the import graph between top-level
@@ -24,7 +24,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "superalign"
 LAYERS = [
     {"errors", "__init__"},
-    {"registry", "config", "store", "metrics", "progress", "assets"},
+    {"registry", "config", "store", "metrics", "progress", "assets", "plugins"},
     {"data", "losses", "llm", "summaries"},
     {"models"},
     {"runconfig", "judges"},

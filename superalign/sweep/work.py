@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SuperalignError
+from ..plugins import ensure_plugins
 
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 
@@ -98,6 +99,7 @@ def execute(kind: str, run: str, config: dict[str, Any], root: str, threads: int
     set_threads(threads)
     start = time.perf_counter()
     try:
+        ensure_plugins()  # the user's registered code ($SUPERALIGN_PLUGINS), once per worker process
         computed = _encode(config) if kind == "encode" else _run(run, config, Path(root))
         return {"seconds": time.perf_counter() - start, "computed": computed, "pid": os.getpid(), "threads": _threads()}
     except Exception as e:  # a failing cell is reported, the sweep goes on
