@@ -69,10 +69,16 @@ def _load(entry: str) -> str:
             spec = importlib.util.spec_from_file_location(name, path)
             module = importlib.util.module_from_spec(spec)
             sys.modules[name] = module  # dataclasses and pickling look modules up by name
-            spec.loader.exec_module(module)
+            try:
+                spec.loader.exec_module(module)
+            except BaseException:
+                del sys.modules[name]
+                raise
             return name
-        module = sys.modules.get(entry)
-        importlib.reload(module) if module is not None else importlib.import_module(entry)
+        if entry in sys.modules:
+            importlib.reload(sys.modules[entry])
+        else:
+            importlib.import_module(entry)
         return entry
     except ConfigError:
         raise

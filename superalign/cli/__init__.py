@@ -38,8 +38,9 @@ def _plugins(
 ) -> None:
     from ..plugins import ENV, absolute, ensure_plugins, plugin_entries
 
-    if plugin:  # into the environment, so that sweep workers import them too
-        os.environ[ENV] = ",".join(absolute([*plugin_entries(), *plugin]))
+    entries = [*plugin_entries(), *(plugin or [])]
+    if entries:  # into the environment with absolute paths, so that sweep workers (anywhere) import them too
+        os.environ[ENV] = ",".join(absolute(entries))
     ensure_plugins()
 
 
