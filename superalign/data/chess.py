@@ -5,14 +5,15 @@ CC0), a binary stand-in for the generative chess-puzzle task of the W2S paper (B
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
-
-import pandas as pd
+from typing import TYPE_CHECKING, ClassVar
 
 from ..errors import ConfigError, DataError
 from .base import Dataset, SplitSizes, register_task
 from .prep import balanced_flags, majority_dedup, task_rng
 from .sources import HubSource, LocalFiles, SourcedTask, require_columns
+
+if TYPE_CHECKING:  # annotations only: pandas is imported where a table is read
+    import pandas as pd
 
 
 @register_task("chess")

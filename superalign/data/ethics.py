@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
-
-import pandas as pd
+from typing import TYPE_CHECKING, ClassVar
 
 from .base import Dataset, binarize_labels, register_task
 from .prep import clip, majority_dedup
 from .sources import HubSource, LocalFiles, SourcedTask, require_columns
+
+if TYPE_CHECKING:  # annotations only: pandas is imported where a table is read
+    import pandas as pd
 
 
 @register_task("ethics")

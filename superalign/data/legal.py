@@ -5,14 +5,15 @@ legal task of the W2S-beyond-accuracy pilot study."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
-
-import pandas as pd
+from typing import TYPE_CHECKING, ClassVar
 
 from ..errors import DataError
 from .base import Dataset, register_task
 from .prep import clip, majority_dedup
 from .sources import HubSource, LocalFiles, SourcedTask, require_columns
+
+if TYPE_CHECKING:  # annotations only: pandas is imported where a table is read
+    import pandas as pd
 
 _POSITIVE, _NEGATIVE = {"relevant", "true", "1"}, {"irrelevant", "false", "0"}
 

@@ -10,14 +10,16 @@ presented, and a reward head scores each (`ProbeClassifier` on pair inputs, Brad
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
-import pandas as pd
 
 from .base import Dataset, SplitSizes, register_task
 from .prep import balanced_flags, clip
 from .sources import HubSource, LocalFiles, SourcedTask, require_columns
+
+if TYPE_CHECKING:  # annotations only: pandas is imported where a table is read
+    import pandas as pd
 
 _TURN = "\n\nAssistant:"
 

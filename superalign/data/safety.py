@@ -5,13 +5,14 @@ Safety, Toxicity, and Legal Reasoning", github.com/yeruimeng/WTS)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
-
-import pandas as pd
+from typing import TYPE_CHECKING, ClassVar
 
 from .base import Dataset, register_task
 from .prep import clip, majority_dedup
 from .sources import HubSource, LocalFiles, SourcedTask, require_columns
+
+if TYPE_CHECKING:  # annotations only: pandas is imported where a table is read
+    import pandas as pd
 
 # The study ships the CSV in its code repository only (no hub dataset); the `csv` builder of
 # `datasets` reads it from the pinned commit.

@@ -6,15 +6,17 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
-import pandas as pd
 
 from ..errors import DataError
 from .base import Dataset, register_task
 from .prep import clip, majority_dedup
 from .sources import HubSource, LocalFiles, SourcedTask, require_columns
+
+if TYPE_CHECKING:  # annotations only: pandas is imported where a table is read
+    import pandas as pd
 
 
 @register_task("toxicity")
