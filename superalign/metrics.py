@@ -30,6 +30,11 @@ def _balanced(correct: np.ndarray, labels: np.ndarray) -> float:
 METRICS = {"accuracy": _mean, "balanced_accuracy": _balanced, "pairwise_accuracy": _mean}
 
 
+def task_score(metric: str, probs: np.ndarray, labels: np.ndarray) -> float:
+    """The task metric `metric` (a name in `METRICS`) of predicted probabilities against labels."""
+    return METRICS[metric](probs.argmax(-1) == labels, labels)
+
+
 def auroc(probs: np.ndarray, labels: np.ndarray) -> float:
     """Area under the ROC curve of P(class 1); NaN when the labels have a single class.
 

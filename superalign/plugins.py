@@ -39,9 +39,10 @@ _LOADED: set[str] = set()
 def ensure_plugins() -> None:
     """Load the plugins of ``$SUPERALIGN_PLUGINS`` this process has not loaded yet (commands and
     sweep workers call it once per process; each job of a worker calls it again for free)."""
-    todo = [e for e in plugin_entries() if e not in _LOADED]
-    load_plugins(",".join(todo))
-    _LOADED.update(todo)
+    for entry in plugin_entries():
+        if entry not in _LOADED:
+            _load(entry)
+            _LOADED.add(entry)
 
 
 def absolute(entries: list[str]) -> list[str]:

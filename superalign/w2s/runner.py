@@ -27,7 +27,7 @@ import numpy as np
 
 from ..data import Splits, get_task, make_splits, one_hot, task_metric
 from ..errors import ConfigError
-from ..metrics import PGRAnalysis, accuracy, balanced_accuracy, evaluate
+from ..metrics import PGRAnalysis, evaluate, task_score
 from ..models import ModelFactory
 from ..progress import progress_bar
 from ..store import Store, atomic_write_json
@@ -264,10 +264,9 @@ def label_scores(runs: list[SeedRun], golds: list[np.ndarray], metric: str) -> d
     """Each label source's score on train_w2s against its gold (the weak labels, each extra
     supervisor), averaged over seeds: evaluation only, after every model is trained. A student
     that merely matches its best supervisor has not generalized beyond its supervision."""
-    score = balanced_accuracy if metric == "balanced_accuracy" else accuracy
     names = dict.fromkeys(n for r in runs for n in r.w2s_labels)
     pairs = [(r.w2s_labels, y) for r, y in zip(runs, golds)]
-    return {n: float(np.mean([score(labels[n], y) for labels, y in pairs if n in labels])) for n in names}
+    return {n: float(np.mean([task_score(metric, labels[n], y) for labels, y in pairs if n in labels])) for n in names}
 
 
 def tuning_summary(cfg: ExperimentConfig, runs: list[SeedRun], primary: PGRAnalysis) -> dict[str, Any]:

@@ -37,7 +37,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..data import most_certain
-from ..metrics import accuracy, balanced_accuracy
+from ..metrics import task_score
 from ..registry import Registry
 from .methods import knn_vote
 
@@ -63,8 +63,7 @@ def _agreement(student: np.ndarray, val: ValView, reference: np.ndarray, share: 
     predicting the majority class wherever the weak model does; the mean per-class agreement
     does not."""
     keep = most_certain(reference, share)
-    score = balanced_accuracy if val.metric == "balanced_accuracy" else accuracy
-    return score(student[keep], reference.argmax(1)[keep])
+    return task_score(val.metric, student[keep], reference.argmax(1)[keep])
 
 
 @CRITERIA.register("weak_acc")
