@@ -5,6 +5,7 @@ asset's tokenizer; each fit takes about a second. Slow tests fine-tune the real 
 """
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -148,6 +149,33 @@ def test_dropout_switch_zeroes_every_dropout_probability(tiny, dropout):
     x, m = collate([[101, 2000, 2001, 2002, 102]], 0)
     same = torch.equal(model(x, m), model(x, m))
     assert same != dropout
+
+
+def _mapped_from(folder) -> list[tuple[int, int]]:
+    """Address ranges this process maps from files in ``folder`` (Linux /proc/self/maps)."""
+    ranges = []
+    for line in open("/proc/self/maps"):
+        parts = line.split()
+        if len(parts) >= 6 and parts[5].startswith(str(folder)):
+            lo, hi = (int(x, 16) for x in parts[0].split("-"))
+            ranges.append((lo, hi))
+    return ranges
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="needs Linux /proc")
+def test_trained_weights_leave_the_checkpoint_map_and_frozen_ones_stay(tiny):
+    """Full fine-tuning copies the weights out of the memory-mapped checkpoint (a first optimizer
+    step would copy-on-write fault every page); LoRA's frozen backbone is never written, so it stays."""
+    folder = os.path.realpath(tiny["gpt2"])
+
+    def in_map(model) -> list[bool]:
+        ranges = _mapped_from(folder)
+        return [any(lo <= p.data_ptr() < hi for lo, hi in ranges) for p in model.backbone.parameters()]
+
+    _, frozen = load_classifier(tiny["gpt2"], FinetuneConfig(lora=True), 2, seed=0)
+    assert any(in_map(frozen))  # the check sees a mapped weight when there is one
+    _, full = load_classifier(tiny["gpt2"], FinetuneConfig(), 2, seed=0)
+    assert not any(in_map(full))
 
 
 def test_causal_detection():

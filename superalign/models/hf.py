@@ -176,6 +176,8 @@ def load_classifier(source: str, cfg: FinetuneConfig, num_labels: int, seed: int
             backbone.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
         else:
             backbone.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+    if not cfg.lora:
+        private_weights(backbone)
     hidden = backbone.config.hidden_size
     torch.manual_seed(seed)
     model = SequenceClassifier(backbone, hidden, num_labels, pooling, causal)
@@ -194,6 +196,18 @@ def load_classifier(source: str, cfg: FinetuneConfig, num_labels: int, seed: int
         except ValueError as e:
             raise ModelError(f"LoRA on {source}: {str(e).splitlines()[0]}") from None
     return tokenizer, model
+
+
+def private_weights(module: nn.Module) -> None:
+    """Copy ``module``'s parameters out of the memory-mapped checkpoint they were loaded from.
+
+    transformers maps safetensors files copy-on-write, so the first optimizer step that writes
+    every weight page-faults on each 4 KB page; with fused AdamW on 2 CPU threads that cost
+    SmolLM2-135M 1.9 s, against 0.2 s for this copy (`bench/finetune.py`, issue 19).
+    """
+    with torch.no_grad():
+        for p in module.parameters():
+            p.data = p.data.clone()
 
 
 # ------------------------------------------------------------------------------ padding, batching

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from ..errors import ModelError
-from .hf import is_causal_lm, resolve_device
+from .hf import is_causal_lm, private_weights, resolve_device
 from .settings import LMPretrainConfig
 
 log = logging.getLogger(__name__)
@@ -65,6 +65,7 @@ def lm_pretrain(source: str, texts: Sequence[str], out_dir: Path, cfg: LMPretrai
     device = resolve_device(cfg.device)
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
+    private_weights(model)
     model.to(device).train()
     steps = cfg.epochs * math.ceil(len(enc) / cfg.batch_size)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)
