@@ -173,7 +173,7 @@ class ProbeClassifier:
                     out = loss(head(xe[batch]), ye[batch], step / total)
                 else:
                     out = mixed_loss(loss, head(xe[batch]), ye[batch], ge[batch], step / total)
-                opt.zero_grad()
+                head.zero_grad()  # as opt.zero_grad(), without its per-call torch._dynamo guard (~5% of a step)
                 out.backward()
                 opt.step()
                 step += 1
