@@ -97,3 +97,25 @@ def test_tfidf_learns_from_soft_labels():
     clf = TfidfClassifier().fit(texts, soft, get_loss("xent"), loss_name="xent")
     p = clf.predict_proba(["good great", "awful poor"])
     assert p[0, 1] > 0.5 > p[1, 1]
+
+
+def test_head_adamw_updates_exactly_as_torch_fused_adamw():
+    """The probe's lean optimizer runs torch's fused AdamW kernel with the same state: every
+    weight equal bit for bit to `torch.optim.AdamW(fused=True)` after a few steps."""
+    import torch
+
+    from superalign.models.training import HeadAdamW
+
+    torch.manual_seed(0)
+    ours, ref = torch.nn.Linear(16, 3), torch.nn.Linear(16, 3)
+    ref.load_state_dict(ours.state_dict())
+    lean = HeadAdamW(ours.parameters(), lr=3e-2, weight_decay=0.1)
+    torch_opt = torch.optim.AdamW(ref.parameters(), lr=3e-2, weight_decay=0.1, fused=True)
+    x, start = torch.randn(32, 16), ours.weight.detach().clone()
+    for step in range(5):
+        for model, opt in ((ours, lean), (ref, torch_opt)):
+            opt.zero_grad()
+            (model(x) ** 2).mean().backward()
+            opt.step()
+        assert all(torch.equal(a, b) for a, b in zip(ours.parameters(), ref.parameters())), step
+    assert not torch.equal(ours.weight, start)  # it trained
