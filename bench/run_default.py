@@ -12,7 +12,10 @@ Prints a measure / value / target table:
     the same texts, alternating A B A B ... over `--repeats` pairs: the median and the spread;
   - a warm cache read ÷ raw encoding of the same texts.
 
-usage: python bench/run_default.py [--texts N] [--repeats R] [--cold C]
+With ``--phases``, only one cold run in this process, timed by part (MiniLM, static model,
+probe training, predictions, the rest).
+
+usage: python bench/run_default.py [--texts N] [--repeats R] [--cold C] [--phases]
 """
 
 from __future__ import annotations
@@ -112,12 +115,60 @@ def encoder_ratios(texts: list[str], repeats: int) -> dict[str, list[float]]:
     return rates
 
 
+def phases() -> list[tuple[str, str, str]]:
+    """One cold default run in this process (imports of superalign itself excluded), with the wall
+    time of its main parts: where the time beyond encoding goes."""
+    from collections import defaultdict
+
+    from superalign import assets
+    from superalign.models import classifiers, encoders
+    from superalign.store import Store
+    from superalign.w2s import ExperimentConfig, run_experiment
+
+    spent: dict[str, float] = defaultdict(float)
+
+    def timed(owner: type, name: str, label: str) -> None:
+        inner = getattr(owner, name)
+
+        def wrapper(*args, **kwargs):
+            t = time.perf_counter()
+            try:
+                return inner(*args, **kwargs)
+            finally:
+                spent[label] += time.perf_counter() - t
+
+        setattr(owner, name, wrapper)
+
+    timed(encoders.SentenceTransformerEncoder, "encode", "MiniLM: import, load and encode")
+    timed(encoders.StaticEncoder, "encode", "static model: load and encode")
+    timed(classifiers.ProbeClassifier, "_train", "probe training (every fit)")
+    timed(classifiers.ProbeClassifier, "predict_proba", "probe predictions")
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp) / "home"
+        home.mkdir()
+        (home / "assets").symlink_to(assets.home() / "assets")
+        os.environ["SUPERALIGN_HOME"] = str(home)
+        t = time.perf_counter()
+        run_experiment(ExperimentConfig(), store=Store(Path(tmp) / "runs"))
+        total = time.perf_counter() - t
+    rows = [(label, f"{s:.2f}", "") for label, s in sorted(spent.items(), key=lambda kv: -kv[1])]
+    return [
+        *rows,
+        ("the rest (data, splits, stages, bootstrap, summaries)", f"{total - sum(spent.values()):.2f}", ""),
+        ("cold default run in this process (s)", f"{total:.2f}", ""),
+    ]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--texts", type=int, default=1000, help="texts for the encoder throughput test")
     ap.add_argument("--repeats", type=int, default=5, help="alternating raw / cached pairs")
     ap.add_argument("--cold", type=int, default=3, help="cold default runs (each on an empty cache)")
+    ap.add_argument("--phases", action="store_true", help="only time the parts of one cold run, in this process")
     args = ap.parse_args()
+    if args.phases:
+        print_measures(phases())
+        return
     from sentence_transformers import SentenceTransformer
 
     from superalign import assets
