@@ -164,17 +164,18 @@ def _mapped_from(folder) -> list[tuple[int, int]]:
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="needs Linux /proc")
 def test_trained_weights_leave_the_checkpoint_map_and_frozen_ones_stay(tiny):
-    """Full fine-tuning copies the weights out of the memory-mapped checkpoint (a first optimizer
-    step would copy-on-write fault every page); LoRA's frozen backbone is never written, so it stays."""
+    """Full fine-tuning on the CPU copies the weights out of the memory-mapped checkpoint (a first
+    optimizer step would copy-on-write fault every page); LoRA's frozen backbone is never written,
+    so it stays."""
     folder = os.path.realpath(tiny["gpt2"])
 
     def in_map(model) -> list[bool]:
         ranges = _mapped_from(folder)
         return [any(lo <= p.data_ptr() < hi for lo, hi in ranges) for p in model.backbone.parameters()]
 
-    _, frozen = load_classifier(tiny["gpt2"], FinetuneConfig(lora=True), 2, seed=0)
+    _, frozen = load_classifier(tiny["gpt2"], FinetuneConfig(lora=True, device="cpu"), 2, seed=0)
     assert any(in_map(frozen))  # the check sees a mapped weight when there is one
-    _, full = load_classifier(tiny["gpt2"], FinetuneConfig(), 2, seed=0)
+    _, full = load_classifier(tiny["gpt2"], FinetuneConfig(device="cpu"), 2, seed=0)
     assert not any(in_map(full))
 
 

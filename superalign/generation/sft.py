@@ -137,11 +137,11 @@ def sft(source: str, prompts: list[str], completions: list[str], settings: SFTSe
     from trl import SFTConfig, SFTTrainer
 
     model, tok = _load(source)
-    if not settings.lora:
+    cpu = settings.device == "cpu" or (settings.device == "auto" and not torch.cuda.is_available())
+    if cpu and not settings.lora:
         from ..models.hf import private_weights
 
         private_weights(model)  # trained in place: out of the checkpoint's copy-on-write map
-    cpu = settings.device == "cpu" or (settings.device == "auto" and not torch.cuda.is_available())
     peft_config = None
     if settings.lora:
         from peft import LoraConfig

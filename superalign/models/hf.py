@@ -176,7 +176,7 @@ def load_classifier(source: str, cfg: FinetuneConfig, num_labels: int, seed: int
             backbone.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
         else:
             backbone.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
-    if not cfg.lora:
+    if not cfg.lora and resolve_device(cfg.device).type == "cpu":  # .to(cuda) copies anyway
         private_weights(backbone)
     hidden = backbone.config.hidden_size
     torch.manual_seed(seed)
@@ -203,7 +203,8 @@ def private_weights(module: nn.Module) -> None:
 
     transformers maps safetensors files copy-on-write, so the first optimizer step that writes
     every weight page-faults on each 4 KB page; with fused AdamW on 2 CPU threads that cost
-    SmolLM2-135M 1.9 s, against 0.2 s for this copy (`bench/finetune.py`, issue 19).
+    SmolLM2-135M 1.9 s, against 0.2 s for this copy (`bench/finetune.py`, issue 19). Only for
+    weights that train on the CPU: moving a model to a GPU copies it anyway.
     """
     with torch.no_grad():
         for p in module.parameters():

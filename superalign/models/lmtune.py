@@ -65,7 +65,8 @@ def lm_pretrain(source: str, texts: Sequence[str], out_dir: Path, cfg: LMPretrai
     device = resolve_device(cfg.device)
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    private_weights(model)
+    if device.type == "cpu":
+        private_weights(model)
     model.to(device).train()
     steps = cfg.epochs * math.ceil(len(enc) / cfg.batch_size)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)

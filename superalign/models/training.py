@@ -33,7 +33,8 @@ class HeadAdamW:
     state and the same fused kernel, called through torch's functional ``adamw``. A probe step
     on one thread is a few hundred microseconds, and `Optimizer.step`'s per-call bookkeeping
     (profiler hook, grad-mode guard, state lookup) was a quarter of it (`bench/run_default.py`,
-    issue 19). The updates are bit-identical (tests/test_models.py).
+    issue 19). The updates are bit-identical (tests/test_models.py). Every parameter must have a
+    gradient at each step, as a head's do.
     """
 
     def __init__(self, params, lr: float, weight_decay: float, betas=(0.9, 0.999), eps: float = 1e-8):
