@@ -36,6 +36,16 @@ from pathlib import Path
 from _table import print_measures  # bench/ is on sys.path when a script in it runs
 
 
+def cold_home(tmp: Path) -> Path:
+    """A superalign home under ``tmp`` with the assets present and the feature cache empty."""
+    from superalign import assets
+
+    home = tmp / "home"
+    home.mkdir()
+    (home / "assets").symlink_to(assets.home() / "assets")
+    return home
+
+
 def timed_run(home: Path, store: Path) -> float:
     env = {**os.environ, "SUPERALIGN_HOME": str(home)}
     t = time.perf_counter()
@@ -120,7 +130,6 @@ def phases() -> list[tuple[str, str, str]]:
     time of its main parts: where the time beyond encoding goes."""
     from collections import defaultdict
 
-    from superalign import assets
     from superalign.models import classifiers, encoders
     from superalign.store import Store
     from superalign.w2s import ExperimentConfig, run_experiment
@@ -144,10 +153,7 @@ def phases() -> list[tuple[str, str, str]]:
     timed(classifiers.ProbeClassifier, "_train", "probe training (every fit)")
     timed(classifiers.ProbeClassifier, "predict_proba", "probe predictions")
     with tempfile.TemporaryDirectory() as tmp:
-        home = Path(tmp) / "home"
-        home.mkdir()
-        (home / "assets").symlink_to(assets.home() / "assets")
-        os.environ["SUPERALIGN_HOME"] = str(home)
+        os.environ["SUPERALIGN_HOME"] = str(cold_home(Path(tmp)))
         t = time.perf_counter()
         run_experiment(ExperimentConfig(), store=Store(Path(tmp) / "runs"))
         total = time.perf_counter() - t
@@ -177,9 +183,7 @@ def main() -> None:
     colds = []
     for i in range(args.cold):
         with tempfile.TemporaryDirectory() as tmp:
-            home = Path(tmp) / "home"
-            home.mkdir()
-            (home / "assets").symlink_to(assets.home() / "assets")  # assets present, feature cache empty
+            home = cold_home(Path(tmp))
             colds.append(timed_run(home, Path(tmp) / "runs"))
             if i == args.cold - 1:
                 peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024

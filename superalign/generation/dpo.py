@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..data import fingerprint
 from ..errors import ModelError
-from .sft import _load, _matches, _publish, quiet_trl
+from .sft import _load_for_training, _matches, _publish, quiet_trl
 
 log = logging.getLogger(__name__)
 
@@ -56,17 +56,11 @@ def _train(
     callbacks: list | None = None,
 ):
     """(trainer, train result) of one TRL DPO run of `source` on (prompts, chosen, rejected)."""
-    import torch
     from datasets import Dataset
     from transformers import PrinterCallback
     from trl import DPOConfig, DPOTrainer
 
-    model, tok = _load(source)
-    cpu = settings.device == "cpu" or (settings.device == "auto" and not torch.cuda.is_available())
-    if cpu and not settings.lora:
-        from ..models.hf import private_weights
-
-        private_weights(model)  # trained in place: out of the checkpoint's copy-on-write map
+    model, tok, cpu = _load_for_training(source, settings)
     peft_config = None
     if settings.lora:
         from peft import LoraConfig

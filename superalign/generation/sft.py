@@ -16,6 +16,7 @@ import shutil
 import tempfile
 import warnings
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -75,6 +76,21 @@ def _load(folder: str):
     return model, tok
 
 
+def _load_for_training(source: str, settings: BaseModel) -> tuple[Any, Any, bool]:
+    """`_load`, and whether training runs on the CPU, for SFT or DPO ``settings`` (``device``,
+    ``lora``). Weights trained in place on the CPU (not LoRA) are copied out of the checkpoint's
+    copy-on-write map (`models.hf.private_weights`)."""
+    import torch
+
+    model, tok = _load(source)
+    cpu = settings.device == "cpu" or (settings.device == "auto" and not torch.cuda.is_available())
+    if cpu and not settings.lora:
+        from ..models.hf import private_weights
+
+        private_weights(model)
+    return model, tok, cpu
+
+
 @contextlib.contextmanager
 def quiet_trl():
     """TRL's trainers call transformers 5's deprecated ``gradient_checkpointing*`` names; silence
@@ -131,17 +147,11 @@ def sft(source: str, prompts: list[str], completions: list[str], settings: SFTSe
     key = fingerprint("sft", source, settings.model_dump(exclude={"device"}), seed, prompts, completions)
     if _matches(out, key):
         return out
-    import torch
     from datasets import Dataset
     from transformers import PrinterCallback
     from trl import SFTConfig, SFTTrainer
 
-    model, tok = _load(source)
-    cpu = settings.device == "cpu" or (settings.device == "auto" and not torch.cuda.is_available())
-    if cpu and not settings.lora:
-        from ..models.hf import private_weights
-
-        private_weights(model)  # trained in place: out of the checkpoint's copy-on-write map
+    model, tok, cpu = _load_for_training(source, settings)
     peft_config = None
     if settings.lora:
         from peft import LoraConfig
