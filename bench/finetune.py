@@ -435,6 +435,8 @@ def main() -> None:
     ap.add_argument("--w2s-sizes", default="1000,1000,250,1000", help="train_gt,train_w2s,val,test")
     ap.add_argument("--w2s-epochs", type=int, default=2)
     args = ap.parse_args()
+    if args.warmup < 0:
+        ap.error(f"--warmup must be 0 or more, got {args.warmup}")
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
