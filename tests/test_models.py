@@ -1,4 +1,6 @@
 import json
+import logging
+import os
 import shutil
 
 import numpy as np
@@ -7,7 +9,14 @@ import pytest
 from superalign import assets
 from superalign.errors import ModelError
 from superalign.losses import get_loss
-from superalign.models import CachedEncoder, SentenceTransformerEncoder, StaticEncoder, TfidfClassifier, encoder_for
+from superalign.models import (
+    CachedEncoder,
+    SentenceTransformerEncoder,
+    StaticEncoder,
+    TfidfClassifier,
+    background,
+    encoder_for,
+)
 
 from .conftest import require_assets
 
@@ -31,6 +40,46 @@ def test_cached_encoder_encodes_each_text_once(tmp_path):
     second = CachedEncoder(CountingEncoder(), tmp_path)  # a new process would see the same cache
     np.testing.assert_array_equal(second.encode(["cac", "a"]), first[[3, 0]])
     assert second.inner.seen == [] and second.hits == 2
+
+
+def test_a_light_encoder_fills_its_cache_from_a_second_process(tmp_path):
+    """`models.background`: the child writes exactly the vectors this process would have encoded."""
+    require_assets("static", "vader")
+    from superalign.data import get_task
+
+    texts = list(get_task("sentiment").load().texts[:600])
+    enc = CachedEncoder(encoder_for("static"), tmp_path)
+    assert background.worth_a_process(enc, texts, busy=True)
+    assert not background.worth_a_process(enc, texts, busy=False)
+    with background.encoding_beside(enc, texts):
+        pass
+    assert enc.count_missing(texts) == 0
+    np.testing.assert_array_equal(enc.encode(texts), encoder_for("static").encode(texts))
+    assert enc.misses == 0
+
+
+class FailsElsewhere:
+    """A light encoder that works in the process that built it and raises in any other."""
+
+    light, key = True, "fails-elsewhere"
+
+    def __init__(self):
+        self.pid = os.getpid()
+
+    def encode(self, texts):
+        if os.getpid() != self.pid:
+            raise RuntimeError("not in this process")
+        return np.ones((len(texts), 2), dtype=np.float32)
+
+
+def test_a_failed_second_process_loses_nothing(tmp_path, caplog):
+    enc = CachedEncoder(FailsElsewhere(), tmp_path)
+    texts = [f"text {i}" for i in range(600)]
+    with caplog.at_level(logging.INFO, logger="superalign.models.background"), background.encoding_beside(enc, texts):
+        pass
+    assert "in a second process failed" in caplog.text
+    assert enc.count_missing(texts) == len(texts)
+    assert enc.encode(texts).shape == (600, 2) and enc.misses == 600
 
 
 def test_unknown_model_is_a_model_error():

@@ -55,6 +55,31 @@ def test_a_cold_run_encodes_everything_in_one_call_before_its_first_stage(small_
     assert calls == []
 
 
+def test_a_cold_run_encodes_a_static_weak_model_in_a_second_process(tmp_path, monkeypatch):
+    """While this process loads and runs MiniLM, a second one writes the static model's features:
+    this process's weak encoder then misses nothing, and reads the vectors it would have made."""
+    require_assets("vader", "static", "minilm")
+    from superalign import assets
+    from superalign.data import get_task, make_splits
+    from superalign.models import background, encoder_for
+    from superalign.w2s.stages import prefetch_features
+
+    home = tmp_path / "home"  # an empty feature cache, the real assets
+    home.mkdir()
+    (home / "assets").symlink_to(assets.home() / "assets")
+    monkeypatch.setenv("SUPERALIGN_HOME", str(home))
+    monkeypatch.setattr(background, "MIN_MISSES", 200)
+    cfg = ExperimentConfig(weak="static", strong="minilm", sizes=SMALL)
+    weak, strong = cfg.factory(cfg.weak), cfg.factory(cfg.strong)
+    splits = make_splits(get_task(cfg.task).load(), SMALL.model_dump(), seed=0, data_seed=cfg.data_seed)
+    prefetch_features(weak, [strong], [splits])
+    weak_texts = {t for part in ("train_gt", "train_w2s", "val", "test") for t in getattr(splits, part).texts}
+    assert strong.encoder.misses > 0
+    assert weak.encoder.misses == 0 and weak.encoder.hits == len(weak_texts)
+    texts = list(splits.train_gt.texts)
+    np.testing.assert_array_equal(weak.encoder.encode(texts), encoder_for("static").encode(texts))
+
+
 def test_results_table_and_run_folder(small_cfg, store):
     res = run_experiment(small_cfg, store)
     rows = store.rows(small_cfg.hash())

@@ -63,9 +63,14 @@ class SentenceTransformerEncoder:
 class StaticEncoder:
     """Static embeddings in model2vec's folder format: the mean of a text's token vectors, no network."""
 
+    light = True  # numpy and tokenizers only: `models.background` may run it beside a heavy encoder
+
     def __init__(self, source: str, key: str):
         self.source, self.key = source, key
         self._model = None
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_model": None}  # a pickled encoder reloads its vectors lazily
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         if self._model is None:
@@ -157,16 +162,30 @@ class CachedEncoder:
         con.execute("CREATE TABLE IF NOT EXISTS emb (h BLOB PRIMARY KEY, v BLOB NOT NULL)")
         return con
 
+    @staticmethod
+    def _lookup(con: sqlite3.Connection, hashes: list[bytes]) -> dict[bytes, np.ndarray]:
+        found: dict[bytes, np.ndarray] = {}
+        for i in range(0, len(hashes), 900):  # SQLite's bound-parameter limit
+            chunk = hashes[i : i + 900]
+            rows = con.execute(f"SELECT h, v FROM emb WHERE h IN ({','.join('?' * len(chunk))})", chunk)
+            found.update((h, np.frombuffer(v, dtype=np.float32)) for h, v in rows)
+        return found
+
+    def count_missing(self, texts: Sequence[str]) -> int:
+        """How many distinct `texts` the cache does not hold yet."""
+        unique = list(dict.fromkeys(_text_hash(t) for t in texts))
+        con = self._connect()
+        try:
+            return len(unique) - len(self._lookup(con, unique))
+        finally:
+            con.close()
+
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         hashes = [_text_hash(t) for t in texts]
         unique = list(dict.fromkeys(hashes))
-        found: dict[bytes, np.ndarray] = {}
         con = self._connect()
         try:
-            for i in range(0, len(unique), 900):  # SQLite's bound-parameter limit
-                chunk = unique[i : i + 900]
-                rows = con.execute(f"SELECT h, v FROM emb WHERE h IN ({','.join('?' * len(chunk))})", chunk)
-                found.update((h, np.frombuffer(v, dtype=np.float32)) for h, v in rows)
+            found = self._lookup(con, unique)
             missing = [h for h in unique if h not in found]
             self.hits += len(unique) - len(missing)
             self.misses += len(missing)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import functools
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ import superalign
 
 from ..data import Splits, fingerprint, one_hot
 from ..errors import ConfigError
-from ..models import Classifier, ModelFactory, classifier_builder, encoder_for
+from ..models import Classifier, ModelFactory, background, classifier_builder, encoder_for
 from ..store import Store
 from .boosting import BOOST_VERSION, boosted
 from .config import ExperimentConfig
@@ -306,13 +307,25 @@ def prefetch_features(weak: ModelFactory, strong: Sequence[ModelFactory], splits
     """Encode, into the feature cache, every input each frozen encoder of the run will read, in
     one batched call per encoder: the weak model reads all four splits of every seed, the strong
     models (and chain rungs) all but ``train_gt``. One length-sorted pass fills fuller batches than
-    a call per seed and split; the stages then find their features cached. No labels involved."""
+    a call per seed and split; the stages then find their features cached. No labels involved.
+
+    A light weak encoder (static embeddings) encodes in a second process while this one loads and
+    runs the strong ones (`models.background`): on a cold run its pass costs no wall time."""
     parts = {"weak": ("train_gt", "train_w2s", "val", "test"), "strong": ("train_w2s", "val", "test")}
-    for role, factories in (("weak", [weak]), ("strong", strong)):
-        texts = list(dict.fromkeys(t for s in splits for part in parts[role] for t in _flat(getattr(s, part).texts)))
-        for f in factories:
-            if f.encoder is not None and f.spelling == "off":  # a spelled model encodes normalised texts
-                f.encoder.encode(texts)
+    texts = {
+        role: list(dict.fromkeys(t for s in splits for part in parts[role] for t in _flat(getattr(s, part).texts)))
+        for role in parts
+    }
+    # a spelled model encodes normalised texts, in its own stages
+    encoders = [f.encoder for f in strong if f.encoder is not None and f.spelling == "off"]
+    light = weak.encoder if weak.encoder is not None and weak.spelling == "off" else None
+    busy = any(e.count_missing(texts["strong"]) >= background.MIN_MISSES for e in encoders)
+    beside = light is not None and background.worth_a_process(light, texts["weak"], busy)
+    with background.encoding_beside(light, texts["weak"]) if beside else nullcontext():
+        for encoder in encoders:
+            encoder.encode(texts["strong"])
+    if light is not None:
+        light.encode(texts["weak"])  # cache hits once the second process has filled them
 
 
 def _flat(inputs: Sequence) -> list[str]:

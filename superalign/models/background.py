@@ -1,0 +1,72 @@
+"""Fill a light encoder's feature cache in a second process while this one works on a heavy one.
+
+A cold run spends its first seconds importing sentence-transformers and loading the strong model,
+on one core; the weak model's pass over its texts (static embeddings: numpy and tokenizers, no
+torch) fits on another. The child writes into the same SQLite cache. The caller's own `encode`
+afterwards reads the features back, or encodes whatever the child did not write, so a child that
+fails costs time, never a result.
+
+The child runs as ``python -m superalign.models.background JOB`` (not `multiprocessing`, which
+would re-import the user's ``__main__``).
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from .encoders import CachedEncoder
+
+log = logging.getLogger(__name__)
+
+MIN_MISSES = 512  # below this, starting a Python process costs more than the pass it would take over
+
+
+def worth_a_process(light: CachedEncoder, texts: Sequence[str], busy: bool) -> bool:
+    """Whether to encode `texts` with `light` in a second process: the encoder says it is light
+    (``light = True``: no accelerator, little memory), this process is `busy` with a long pass of
+    its own, and `light` is missing at least `MIN_MISSES` of the texts."""
+    return busy and getattr(light.inner, "light", False) and light.count_missing(texts) >= MIN_MISSES
+
+
+@contextmanager
+def encoding_beside(light: CachedEncoder, texts: Sequence[str]) -> Iterator[None]:
+    """Encode `texts` into `light`'s cache in a child process while the body runs; wait for it at
+    the end of the body (kill it if the body raises). Encode with `light` afterwards as usual."""
+    with tempfile.TemporaryDirectory(prefix="superalign-encode-") as tmp:
+        job, errors = Path(tmp) / "job.pkl", Path(tmp) / "stderr.txt"
+        job.write_bytes(pickle.dumps((light.inner, str(light.path.parent), list(texts))))
+        with errors.open("wb") as err:
+            try:
+                child = subprocess.Popen(
+                    [sys.executable, "-m", __name__, str(job)], stdout=subprocess.DEVNULL, stderr=err
+                )
+            except OSError as e:  # no usable interpreter (an embedded Python): encode here instead
+                log.info("cannot start a process to encode with %s (%s)", light.key, e)
+                yield
+                return
+            try:
+                yield
+            except BaseException:
+                child.kill()
+                child.wait()
+                raise
+            if child.wait() != 0:
+                last = (errors.read_text(errors="replace").strip().splitlines() or ["no message"])[-1]
+                log.info("encoding with %s in a second process failed (%s); encoding here", light.key, last)
+
+
+def _fill(job: Path) -> None:
+    """The child: encode a pickled (inner encoder, cache folder, texts) job into that cache."""
+    inner, cache_dir, texts = pickle.loads(job.read_bytes())
+    CachedEncoder(inner, Path(cache_dir)).encode(texts)
+
+
+if __name__ == "__main__":
+    _fill(Path(sys.argv[1]))
