@@ -1,13 +1,14 @@
 """Benchmark the default run and the encoder cache (issues 2 and 19).
 
 Prints a measure / value / target table. Each of `--cold` rounds runs, back to back so that the
-machine's drift from hour to hour touches all three alike:
+machine's drift from hour to hour touches them alike:
   - `superalign run` (the default experiment) cold: an empty feature cache and store, the assets
     present;
   - a fresh process that imports `sentence-transformers`, loads MiniLM and encodes exactly the
     texts the cold run encoded with MiniLM (read back from its feature cache): the least a cold
     process must spend to produce those features;
-  - the raw encoding of those texts by `sentence-transformers` in this process (model loaded).
+  - the raw encoding of those texts by `sentence-transformers` in this process (model loaded);
+  - with ``--bf16``, the cold run again with ``--set probe.encoder_bf16=true``.
 It reports the medians and ranges of cold ÷ raw encoding and cold ÷ fresh process over the rounds,
 the run warm (the same command again, served from the store), and its peak memory: its largest
 process (exact, `ru_maxrss`) and its whole process tree, the second process that encodes the weak
@@ -19,7 +20,7 @@ With ``--phases``, only one cold run in this process, timed by part (MiniLM, sta
 probe training, predictions, the rest). The static model encodes in a second process while
 MiniLM loads (`superalign.models.background`): this process only waits for it, if at all.
 
-usage: python bench/run_default.py [--texts N] [--repeats R] [--cold C] [--phases]
+usage: python bench/run_default.py [--texts N] [--repeats R] [--cold C] [--bf16] [--phases]
 """
 
 from __future__ import annotations
@@ -50,16 +51,15 @@ def cold_home(tmp: Path) -> Path:
     return home
 
 
-def timed_run(home: Path, store: Path) -> tuple[float, float]:
-    """Wall time (s) of `superalign run` in `home`, and the peak resident memory (MB) of its process
-    tree (it and its children together), sampled every 50 ms."""
+def timed_run(home: Path, store: Path, *options: str) -> tuple[float, float]:
+    """Wall time (s) of `superalign run [options]` in `home`, and the peak resident memory (MB) of its
+    process tree (it and its children together), sampled every 50 ms."""
     import psutil  # installed with accelerate
 
     env = {**os.environ, "SUPERALIGN_HOME": str(home)}
+    command = [sys.executable, "-m", "superalign", "run", "-q", "--store", str(store), *options]
     t = time.perf_counter()
-    run = psutil.Popen(
-        [sys.executable, "-m", "superalign", "run", "-q", "--store", str(store)], env=env, stdout=subprocess.DEVNULL
-    )
+    run = psutil.Popen(command, env=env, stdout=subprocess.DEVNULL)
     peak = 0
     while run.poll() is None:
         try:
@@ -187,6 +187,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5, help="alternating raw / cached pairs")
     ap.add_argument("--cold", type=int, default=3, help="cold default runs (each on an empty cache)")
     ap.add_argument("--phases", action="store_true", help="only time the parts of one cold run, in this process")
+    ap.add_argument("--bf16", action="store_true", help="each round also runs cold with probe.encoder_bf16=true")
     args = ap.parse_args()
     if args.phases:
         print_measures(phases())
@@ -197,7 +198,7 @@ def main() -> None:
     from superalign.models import encoder_for
 
     model = assets.require("minilm")
-    colds, trees, raws, fresh = [], [], [], []
+    colds, trees, raws, fresh, bf16 = [], [], [], [], []
     for i in range(args.cold):
         with tempfile.TemporaryDirectory() as tmp:
             home = cold_home(Path(tmp))
@@ -210,6 +211,9 @@ def main() -> None:
                 texts = encoded_texts(home, encoder_for("minilm").key)
                 raw = SentenceTransformer(str(model), device="cpu")
                 raw.encode(texts[:64], batch_size=64)
+        if args.bf16:
+            with tempfile.TemporaryDirectory() as tmp:
+                bf16.append(timed_run(cold_home(Path(tmp)), Path(tmp) / "runs", "--set", "probe.encoder_bf16=true")[0])
         fresh.append(raw_process(texts, model))
         t = time.perf_counter()
         raw.encode(texts, batch_size=64, convert_to_numpy=True)
@@ -227,6 +231,14 @@ def main() -> None:
         ("cold run / that raw encoding time (per round)", spread([c / r for c, r in zip(colds, raws)]), "<= 1.3x"),
         ("a fresh process importing sentence-transformers, loading MiniLM, encoding them (s)", spread(fresh, ""), ""),
         ("cold run / that process (per round)", spread([c / f for c, f in zip(colds, fresh)]), ""),
+        *(
+            [
+                ("default run, cold, probe.encoder_bf16=true (s)", spread(bf16, ""), ""),
+                ("cold run, float32 / bf16 features (per round)", spread([c / b for c, b in zip(colds, bf16)]), ""),
+            ]
+            if args.bf16
+            else []
+        ),
         ("MiniLM raw sentence-transformers (texts/s, median)", f"{statistics.median(rates['raw']):.0f}", ""),
         (f"cached encoder, cold cache / raw (median of {args.repeats}, spread)", spread(cold_ratio), ">= 0.95x"),
         ("cached encoder, warm cache / raw (median)", f"{statistics.median(warm_ratio):.0f}x", ">= 50x"),

@@ -58,22 +58,39 @@ def test_a_light_encoder_fills_its_cache_from_a_second_process(tmp_path):
     assert enc.misses == 0
 
 
+def test_bf16_features_are_cached_apart_and_stay_close_to_float32():
+    """`probe.encoder_bf16`: a sentence-transformers model encodes under bf16 autocast, under its
+    own key; the static model has no products to cast and keeps its key; off, configs dump as before."""
+    require_assets("minilm", "static", "vader")
+    from superalign.data import get_task
+    from superalign.models import ModelFactory, ProbeConfig
+
+    fp32, bf16 = ModelFactory("minilm", ProbeConfig()), ModelFactory("minilm", ProbeConfig(encoder_bf16=True))
+    assert bf16.key == f"{fp32.key}+bf16" and bf16.encoder.path != fp32.encoder.path
+    assert ModelFactory("static", ProbeConfig(encoder_bf16=True)).key == ModelFactory("static", ProbeConfig()).key
+    assert "encoder_bf16" not in ProbeConfig().model_dump()
+    texts = list(get_task("sentiment").load().texts[:64])
+    a, b = fp32.encoder.inner.encode(texts), bf16.encoder.inner.encode(texts)  # inner: no cache writes
+    assert b.dtype == np.float32 and not np.array_equal(a, b)
+    assert (a * b).sum(1).min() > 0.999  # unit vectors: cosine similarity
+
+
 class FailsElsewhere:
-    """A light encoder that works in the process that built it and raises in any other."""
+    """A light encoder that works in the process whose id is its `source` and raises in any other."""
 
-    light, key = True, "fails-elsewhere"
+    light = True
 
-    def __init__(self):
-        self.pid = os.getpid()
+    def __init__(self, source: str, key: str = "fails-elsewhere"):
+        self.source, self.key = source, key
 
     def encode(self, texts):
-        if os.getpid() != self.pid:
+        if os.getpid() != int(self.source):
             raise RuntimeError("not in this process")
         return np.ones((len(texts), 2), dtype=np.float32)
 
 
 def test_a_failed_second_process_loses_nothing(tmp_path, caplog):
-    enc = CachedEncoder(FailsElsewhere(), tmp_path)
+    enc = CachedEncoder(FailsElsewhere(str(os.getpid())), tmp_path)
     texts = [f"text {i}" for i in range(600)]
     with caplog.at_level(logging.INFO, logger="superalign.models.background"), background.encoding_beside(enc, texts):
         pass

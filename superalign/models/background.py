@@ -7,13 +7,16 @@ afterwards reads the features back, or encodes whatever the child did not write,
 fails costs time, never a result.
 
 The child runs as ``python -m superalign.models.background JOB`` (not `multiprocessing`, which
-would re-import the user's ``__main__``).
+would re-import the user's ``__main__``). The job is JSON: the encoder's class (which must be
+light), its ``source`` and ``key`` (a light encoder is built as ``cls(source=..., key=...)``), the
+cache folder and the texts.
 """
 
 from __future__ import annotations
 
+import importlib
+import json
 import logging
-import pickle
 import subprocess
 import sys
 import tempfile
@@ -30,9 +33,10 @@ MIN_MISSES = 512  # below this, starting a Python process costs more than the pa
 
 def worth_a_process(light: CachedEncoder, texts: Sequence[str], busy: bool) -> bool:
     """Whether to encode `texts` with `light` in a second process: the encoder says it is light
-    (``light = True``: no accelerator, little memory), this process is `busy` with a long pass of
-    its own, and `light` is missing at least `MIN_MISSES` of the texts."""
-    return busy and getattr(light.inner, "light", False) and light.count_missing(texts) >= MIN_MISSES
+    (``light = True``: no accelerator, little memory, built from its ``source`` and ``key``), this
+    process is `busy` with a long pass of its own, and `light` misses at least `MIN_MISSES` texts."""
+    buildable = getattr(light.inner, "light", False) and hasattr(light.inner, "source")
+    return busy and buildable and light.count_missing(texts) >= MIN_MISSES
 
 
 @contextmanager
@@ -40,8 +44,10 @@ def encoding_beside(light: CachedEncoder, texts: Sequence[str]) -> Iterator[None
     """Encode `texts` into `light`'s cache in a child process while the body runs; wait for it at
     the end of the body (kill it if the body raises). Encode with `light` afterwards as usual."""
     with tempfile.TemporaryDirectory(prefix="superalign-encode-") as tmp:
-        job, errors = Path(tmp) / "job.pkl", Path(tmp) / "stderr.txt"
-        job.write_bytes(pickle.dumps((light.inner, str(light.path.parent), list(texts))))
+        job, errors = Path(tmp) / "job.json", Path(tmp) / "stderr.txt"
+        inner = light.inner
+        spec = {"class": [type(inner).__module__, type(inner).__qualname__], "source": inner.source, "key": inner.key}
+        job.write_text(json.dumps({"encoder": spec, "cache": str(light.path.parent), "texts": list(texts)}))
         with errors.open("wb") as err:
             try:
                 child = subprocess.Popen(
@@ -63,9 +69,14 @@ def encoding_beside(light: CachedEncoder, texts: Sequence[str]) -> Iterator[None
 
 
 def _fill(job: Path) -> None:
-    """The child: encode a pickled (inner encoder, cache folder, texts) job into that cache."""
-    inner, cache_dir, texts = pickle.loads(job.read_bytes())
-    CachedEncoder(inner, Path(cache_dir)).encode(texts)
+    """The child: build the job's light encoder and encode its texts into its cache folder."""
+    work = json.loads(job.read_text())
+    module, name = work["encoder"]["class"]
+    cls = getattr(importlib.import_module(module), name)
+    if not getattr(cls, "light", False):
+        raise TypeError(f"{module}.{name} is not a light encoder")
+    inner = cls(source=work["encoder"]["source"], key=work["encoder"]["key"])
+    CachedEncoder(inner, Path(work["cache"])).encode(work["texts"])
 
 
 if __name__ == "__main__":

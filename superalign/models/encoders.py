@@ -32,11 +32,19 @@ class Encoder(Protocol):
 
 
 class SentenceTransformerEncoder:
-    """Any sentence-transformers model: a local folder or a Hugging Face hub id."""
+    """Any sentence-transformers model: a local folder or a Hugging Face hub id. With ``bf16``, it
+    encodes under bf16 autocast (float32 weights, bf16 matrix products), under its own cache key."""
 
-    def __init__(self, source: str, key: str, batch_size: int = 64, device: str | None = None):
-        self.source, self.key, self.batch_size, self.device = source, key, batch_size, device
+    def __init__(self, source: str, key: str, batch_size: int = 64, device: str | None = None, bf16: bool = False):
+        self.source, self.batch_size, self.device, self.bf16 = source, batch_size, device, bf16
+        self.key = f"{key}+bf16" if bf16 else key
         self._model = None
+
+    def with_bf16(self) -> SentenceTransformerEncoder:
+        """The same model encoding under bf16 autocast (`ProbeConfig.encoder_bf16`)."""
+        if self.bf16:
+            return self
+        return SentenceTransformerEncoder(self.source, self.key, self.batch_size, self.device, bf16=True)
 
     @property
     def model(self):
@@ -52,12 +60,16 @@ class SentenceTransformerEncoder:
         return self._model
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        return self.model.encode(
-            list(texts),
-            batch_size=self.batch_size,
-            convert_to_numpy=True,
-            show_progress_bar=len(texts) >= 512 and not os.environ.get("TQDM_DISABLE"),
-        ).astype(np.float32)
+        import torch
+
+        model = self.model
+        with torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            return model.encode(
+                list(texts),
+                batch_size=self.batch_size,
+                convert_to_numpy=True,
+                show_progress_bar=len(texts) >= 512 and not os.environ.get("TQDM_DISABLE"),
+            ).astype(np.float32)
 
 
 class StaticEncoder:
@@ -68,9 +80,6 @@ class StaticEncoder:
     def __init__(self, source: str, key: str):
         self.source, self.key = source, key
         self._model = None
-
-    def __getstate__(self) -> dict:
-        return {**self.__dict__, "_model": None}  # a pickled encoder reloads its vectors lazily
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         if self._model is None:

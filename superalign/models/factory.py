@@ -42,7 +42,10 @@ class ModelFactory:
             self.settings: Any = ("finetune", finetune.key())
         else:
             if self._build is None:
-                self.encoder = CachedEncoder(encoder_for(spec), assets.home() / "features")
+                inner = encoder_for(spec)
+                if probe.encoder_bf16 and hasattr(inner, "with_bf16"):  # static vectors have no products to cast
+                    inner = inner.with_bf16()
+                self.encoder = CachedEncoder(inner, assets.home() / "features")
             self.key = self._build(0).key if self._build is not None else self.encoder.key
             self.settings = probe.model_dump()
         if spelling != "off":
