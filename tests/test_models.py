@@ -42,13 +42,18 @@ def test_cached_encoder_encodes_each_text_once(tmp_path):
     assert second.inner.seen == [] and second.hits == 2
 
 
-def test_a_light_encoder_fills_its_cache_from_a_second_process(tmp_path):
-    """`models.background`: the child writes exactly the vectors this process would have encoded."""
+def test_a_light_encoder_fills_its_cache_from_a_second_process(tmp_path, monkeypatch):
+    """`models.background`: the child writes exactly the vectors this process would have encoded,
+    with this process's superalign even from a folder holding another one."""
     require_assets("static", "vader")
     from superalign.data import get_task
 
     texts = list(get_task("sentiment").load().texts[:600])
-    enc = CachedEncoder(encoder_for("static"), tmp_path)
+    decoy = tmp_path / "cwd" / "superalign"
+    decoy.mkdir(parents=True)
+    (decoy / "__init__.py").write_text("raise ImportError('the superalign of the working directory')\n")
+    monkeypatch.chdir(decoy.parent)
+    enc = CachedEncoder(encoder_for("static"), tmp_path / "features")
     assert background.worth_a_process(enc, texts, busy=True)
     assert not background.worth_a_process(enc, texts, busy=False)
     with background.encoding_beside(enc, texts):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib
 import json
 import logging
+import os
 import subprocess
 import sys
 import tempfile
@@ -51,7 +52,10 @@ def encoding_beside(light: CachedEncoder, texts: Sequence[str]) -> Iterator[None
         with errors.open("wb") as err:
             try:
                 child = subprocess.Popen(
-                    [sys.executable, "-m", __name__, str(job)], stdout=subprocess.DEVNULL, stderr=err
+                    [sys.executable, "-P", "-m", __name__, str(job)],
+                    env=_same_package_env(),
+                    stdout=subprocess.DEVNULL,
+                    stderr=err,
                 )
             except OSError as e:  # no usable interpreter (an embedded Python): encode here instead
                 log.info("cannot start a process to encode with %s (%s)", light.key, e)
@@ -66,6 +70,14 @@ def encoding_beside(light: CachedEncoder, texts: Sequence[str]) -> Iterator[None
             if child.wait() != 0:
                 last = (errors.read_text(errors="replace").strip().splitlines() or ["no message"])[-1]
                 log.info("encoding with %s in a second process failed (%s); encoding here", light.key, last)
+
+
+def _same_package_env() -> dict[str, str]:
+    """The environment for the child, with this process's copy of superalign first on its path
+    (and ``-P`` keeping the working directory off it): a checkout in the working directory must
+    not write features under this code's keys."""
+    root = str(Path(__file__).resolve().parents[2])
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
 
 
 def _fill(job: Path) -> None:
