@@ -32,12 +32,12 @@ log = logging.getLogger(__name__)
 MIN_MISSES = 512  # below this, starting a Python process costs more than the pass it would take over
 
 
-def worth_a_process(light: CachedEncoder, texts: Sequence[str], busy: bool) -> bool:
-    """Whether to encode `texts` with `light` in a second process: the encoder says it is light
-    (``light = True``: no accelerator, little memory, built from its ``source`` and ``key``), this
-    process is `busy` with a long pass of its own, and `light` misses at least `MIN_MISSES` texts."""
+def worth_a_process(light: CachedEncoder, texts: Sequence[str]) -> bool:
+    """Whether `light` may encode `texts` in a second process (while this one is busy with a long
+    pass of its own): the encoder says it is light (``light = True``: no accelerator, little memory,
+    built from its ``source`` and ``key``) and misses at least `MIN_MISSES` of the texts."""
     buildable = getattr(light.inner, "light", False) and hasattr(light.inner, "source")
-    return busy and buildable and light.count_missing(texts) >= MIN_MISSES
+    return buildable and light.count_missing(texts) >= MIN_MISSES
 
 
 @contextmanager

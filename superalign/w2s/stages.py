@@ -319,8 +319,11 @@ def prefetch_features(weak: ModelFactory, strong: Sequence[ModelFactory], splits
     # a spelled model encodes normalised texts, in its own stages
     encoders = [f.encoder for f in strong if f.encoder is not None and f.spelling == "off"]
     light = weak.encoder if weak.encoder is not None and weak.spelling == "off" else None
-    busy = any(e.count_missing(texts["strong"]) >= background.MIN_MISSES for e in encoders)
-    beside = light is not None and background.worth_a_process(light, texts["weak"], busy)
+    beside = (
+        light is not None
+        and background.worth_a_process(light, texts["weak"])
+        and any(e.count_missing(texts["strong"]) >= background.MIN_MISSES for e in encoders)  # a long pass here
+    )
     with background.encoding_beside(light, texts["weak"]) if beside else nullcontext():
         for encoder in encoders:
             encoder.encode(texts["strong"])
