@@ -3,15 +3,31 @@ Hugging Face fine-tuning (`FinetuneConfig`). Run configs embed them (``probe.*``
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
 
 
-class ProbeConfig(BaseModel):
-    """Training settings of a probe head on frozen features."""
+class _Settings(BaseModel):
+    """Settings whose fields added after runs were cached (`added_later`) are left out of dumps
+    while at their defaults, so every config and stage key without them keeps the hash it had."""
 
     model_config = ConfigDict(extra="forbid")
+    added_later: ClassVar[tuple[str, ...]] = ()
+
+    @model_serializer(mode="wrap")
+    def _without_new_defaults(self, handler: Any) -> dict[str, Any]:
+        data = handler(self)
+        for name in self.added_later:
+            if getattr(self, name) == type(self).model_fields[name].default:
+                data.pop(name, None)
+        return data
+
+
+class ProbeConfig(_Settings):
+    """Training settings of a probe head on frozen features."""
+
+    added_later = ("encoder_bf16",)
     epochs: int = Field(30, ge=1)
     batch_size: int = Field(64, ge=1)
     lr: float = Field(1e-3, gt=0)
@@ -24,17 +40,8 @@ class ProbeConfig(BaseModel):
         "cosine 0.9999 of float32, cached apart from them",
     )
 
-    @model_serializer(mode="wrap")
-    def _without_new_defaults(self, handler: Any) -> dict[str, Any]:
-        """`encoder_bf16` came after runs were cached: left out of dumps while off, so every config and
-        stage key without it keeps the hash it had before."""
-        data = handler(self)
-        if not self.encoder_bf16:
-            data.pop("encoder_bf16", None)
-        return data
 
-
-class FinetuneConfig(BaseModel):
+class FinetuneConfig(_Settings):
     """Training settings of Hugging Face fine-tuning (``mode: finetune``).
 
     ``batch_size`` is the number of examples per optimizer step; ``grad_accum`` splits each step
@@ -42,7 +49,7 @@ class FinetuneConfig(BaseModel):
     statistics, like logconf's threshold, sees one micro-batch at a time).
     """
 
-    model_config = ConfigDict(extra="forbid")
+    added_later = ("cpu_bf16", "packing")
     lora: bool = Field(False, description="train LoRA adapters (peft) instead of all weights")
     lora_r: int = Field(8, ge=1)
     lora_alpha: float = Field(16.0, gt=0)
@@ -83,17 +90,6 @@ class FinetuneConfig(BaseModel):
     device: str = Field("auto", description="auto (cuda when present), cpu, cuda, cuda:1, ...")
     predict_batch_size: int = Field(128, ge=1)
     save_checkpoint: bool = Field(True, description="save the fitted weights (safetensors) under the store")
-
-    @model_serializer(mode="wrap")
-    def _without_new_defaults(self, handler: Any) -> dict[str, Any]:
-        """Fields added after runs were cached (`cpu_bf16`, `packing`) are left out of dumps while at
-        their defaults, so every config and stage key without them keeps the hash it had before."""
-        data = handler(self)
-        if not self.cpu_bf16:
-            data.pop("cpu_bf16", None)
-        if self.packing:
-            data.pop("packing", None)
-        return data
 
     @model_validator(mode="after")
     def _micro_batches(self) -> FinetuneConfig:
