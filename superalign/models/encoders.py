@@ -11,7 +11,7 @@ import json
 import logging
 import os
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -172,20 +172,18 @@ class CachedEncoder:
         return con
 
     @staticmethod
-    def _lookup(con: sqlite3.Connection, hashes: list[bytes]) -> dict[bytes, np.ndarray]:
-        found: dict[bytes, np.ndarray] = {}
+    def _select(con: sqlite3.Connection, columns: str, hashes: list[bytes]) -> Iterator[tuple]:
+        """The rows (`columns`) of the cached `hashes`, queried in chunks."""
         for i in range(0, len(hashes), 900):  # SQLite's bound-parameter limit
             chunk = hashes[i : i + 900]
-            rows = con.execute(f"SELECT h, v FROM emb WHERE h IN ({','.join('?' * len(chunk))})", chunk)
-            found.update((h, np.frombuffer(v, dtype=np.float32)) for h, v in rows)
-        return found
+            yield from con.execute(f"SELECT {columns} FROM emb WHERE h IN ({','.join('?' * len(chunk))})", chunk)
 
     def count_missing(self, texts: Sequence[str]) -> int:
-        """How many distinct `texts` the cache does not hold yet."""
+        """How many distinct `texts` the cache does not hold yet (reads their hashes, not their vectors)."""
         unique = list(dict.fromkeys(_text_hash(t) for t in texts))
         con = self._connect()
         try:
-            return len(unique) - len(self._lookup(con, unique))
+            return len(unique) - sum(1 for _ in self._select(con, "h", unique))
         finally:
             con.close()
 
@@ -194,7 +192,7 @@ class CachedEncoder:
         unique = list(dict.fromkeys(hashes))
         con = self._connect()
         try:
-            found = self._lookup(con, unique)
+            found = {h: np.frombuffer(v, dtype=np.float32) for h, v in self._select(con, "h, v", unique)}
             missing = [h for h in unique if h not in found]
             self.hits += len(unique) - len(missing)
             self.misses += len(missing)
