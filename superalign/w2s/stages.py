@@ -318,17 +318,17 @@ def prefetch_features(weak: ModelFactory, strong: Sequence[ModelFactory], splits
     }
     # a spelled model encodes normalised texts, in its own stages
     encoders = [f.encoder for f in strong if f.encoder is not None and f.spelling == "off"]
-    light = weak.encoder if weak.encoder is not None and weak.spelling == "off" else None
+    weak_encoder = weak.encoder if weak.encoder is not None and weak.spelling == "off" else None
     beside = (
-        light is not None
-        and background.worth_a_process(light, texts["weak"])
+        weak_encoder is not None
+        and background.worth_a_process(weak_encoder, texts["weak"])
         and any(e.count_missing(texts["strong"]) >= background.MIN_MISSES for e in encoders)  # a long pass here
     )
-    with background.encoding_beside(light, texts["weak"]) if beside else nullcontext():
+    with background.encoding_beside(weak_encoder, texts["weak"]) if beside else nullcontext():
         for encoder in encoders:
             encoder.encode(texts["strong"])
-    if light is not None:
-        light.encode(texts["weak"])  # cache hits once the second process has filled them
+    if weak_encoder is not None:
+        weak_encoder.encode(texts["weak"])  # cache hits once a second process has filled them
 
 
 def _flat(inputs: Sequence) -> list[str]:
